@@ -1,0 +1,420 @@
+//! Backoff and jitter: pure delay arithmetic, no I/O.
+//!
+//! The formulas are those of Marc Brooker, "Exponential Backoff and Jitter"
+//! (AWS Architecture Blog, 2015). Nothing here sleeps or reads a clock, so the
+//! whole module is tested by asserting exact delay sequences.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+/// How much randomness is mixed into each pause.
+///
+/// Without jitter, clients that failed together retry together, and an
+/// outage turns into synchronized waves of load. Brooker's measurements show
+/// `Full` jitter doing the least total work, which is why it is the default.
+///
+/// With `t = min(max_delay, base * factor^n)` for retry number `n` (from 0):
+///
+/// | jitter | pause |
+/// |---|---|
+/// | `None` | `t` |
+/// | `Full` | uniform in `[0, t]` |
+/// | `Equal` | `t/2 + ` uniform in `[0, t/2]` |
+/// | `Decorrelated` | `min(max_delay, ` uniform in `[base, 3 * previous pause])` |
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_conn_retry::{Backoff, Jitter};
+///
+/// let backoff = Backoff::exponential(Duration::from_millis(100)).jitter(Jitter::Equal);
+/// assert_eq!(backoff.jitter_kind(), Jitter::Equal);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Jitter {
+    /// No randomness: the pause is exactly `min(max_delay, base * factor^n)`.
+    None,
+    /// A pause drawn uniformly from `[0, t]` (the default).
+    #[default]
+    Full,
+    /// Half of `t` for sure, plus a uniform draw from `[0, t/2]`.
+    Equal,
+    /// A uniform draw from `[base, 3 * previous pause]`, capped at
+    /// `max_delay`. The growth comes from the previous pause, so `factor` is
+    /// not used.
+    Decorrelated,
+}
+
+/// Exponential backoff settings: `base * factor^n`, capped at `max_delay`,
+/// with a [`Jitter`].
+///
+/// `Backoff` is a plain value: it is checked when
+/// [`RetryPolicyBuilder::build`](crate::RetryPolicyBuilder::build) runs, so
+/// an invalid value is a [`ConfigError`](crate::ConfigError), never a panic.
+/// Its arithmetic saturates: no attempt number, up to `u32::MAX`, overflows.
+///
+/// # Default
+///
+/// [`Backoff::default()`] is `exponential(100 ms)`, `factor` 2,
+/// `max_delay` 10 s, [`Jitter::Full`].
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_conn_retry::{Backoff, Jitter};
+///
+/// let backoff = Backoff::exponential(Duration::from_millis(50))
+///     .factor(2.0)
+///     .max_delay(Duration::from_secs(2))
+///     .jitter(Jitter::None);
+///
+/// let mut rng = rand::rng();
+/// let pauses: Vec<_> = backoff.delays(&mut rng).take(4).collect();
+/// assert_eq!(pauses, [50, 100, 200, 400].map(Duration::from_millis));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Backoff {
+    pub(crate) base: Duration,
+    pub(crate) factor: f64,
+    pub(crate) max_delay: Duration,
+    pub(crate) jitter: Jitter,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::exponential(Duration::from_millis(100))
+    }
+}
+
+impl Backoff {
+    /// Exponential backoff starting at `base`, with `factor` 2, `max_delay`
+    /// 10 s (or `base`, if that is larger) and [`Jitter::Full`].
+    pub const fn exponential(base: Duration) -> Self {
+        let ten_seconds = Duration::from_secs(10);
+        let max_delay = if base.as_nanos() > ten_seconds.as_nanos() {
+            base
+        } else {
+            ten_seconds
+        };
+        Self {
+            base,
+            factor: 2.0,
+            max_delay,
+            jitter: Jitter::Full,
+        }
+    }
+
+    /// No pause at all: every retry is sent at once.
+    ///
+    /// Meant for tests and benchmarks that measure the retry machinery
+    /// itself. Against a real outage it gives no relief to the server, so
+    /// production policies want [`Backoff::exponential`].
+    pub const fn none() -> Self {
+        Self {
+            base: Duration::ZERO,
+            factor: 1.0,
+            max_delay: Duration::ZERO,
+            jitter: Jitter::None,
+        }
+    }
+
+    /// Sets the growth factor between pauses (at least 1; default 2).
+    pub const fn factor(mut self, factor: f64) -> Self {
+        self.factor = factor;
+        self
+    }
+
+    /// Sets the cap on any single pause (default 10 s; at least `base`).
+    pub const fn max_delay(mut self, max_delay: Duration) -> Self {
+        self.max_delay = max_delay;
+        self
+    }
+
+    /// Sets the [`Jitter`] kind (default [`Jitter::Full`]).
+    pub const fn jitter(mut self, jitter: Jitter) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// The first, smallest un-jittered pause.
+    pub const fn base(&self) -> Duration {
+        self.base
+    }
+
+    /// The growth factor between pauses.
+    pub const fn growth_factor(&self) -> f64 {
+        self.factor
+    }
+
+    /// The cap on any single pause.
+    pub const fn cap(&self) -> Duration {
+        self.max_delay
+    }
+
+    /// The [`Jitter`] kind.
+    pub const fn jitter_kind(&self) -> Jitter {
+        self.jitter
+    }
+
+    /// True for [`Backoff::none`]: every pause is zero.
+    pub(crate) fn is_none(&self) -> bool {
+        self.max_delay.is_zero()
+    }
+
+    /// The pause before retry number `retry` (from 0), given the previous
+    /// pause (used only by [`Jitter::Decorrelated`]; pass `base` before the
+    /// first retry).
+    ///
+    /// The result always lies within `[0, max_delay]`; for
+    /// `Decorrelated` within `[base, max_delay]`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_conn_retry::{Backoff, Jitter};
+    ///
+    /// let backoff = Backoff::exponential(Duration::from_millis(10))
+    ///     .max_delay(Duration::from_secs(1))
+    ///     .jitter(Jitter::None);
+    /// let mut rng = rand::rng();
+    /// assert_eq!(backoff.delay(3, Duration::ZERO, &mut rng), Duration::from_millis(80));
+    /// assert_eq!(backoff.delay(u32::MAX, Duration::ZERO, &mut rng), Duration::from_secs(1));
+    /// ```
+    pub fn delay<R: Rng + ?Sized>(&self, retry: u32, previous: Duration, rng: &mut R) -> Duration {
+        let cap = saturating_nanos(self.max_delay);
+        let nanos = match self.jitter {
+            Jitter::None => self.ceiling(retry, cap),
+            Jitter::Full => rng.random_range(0..=self.ceiling(retry, cap)),
+            Jitter::Equal => {
+                let t = self.ceiling(retry, cap);
+                let half = t / 2;
+                // `t - half` rather than `half` again, so an odd `t` is reached.
+                half + rng.random_range(0..=t - half)
+            }
+            Jitter::Decorrelated => {
+                let base = saturating_nanos(self.base).min(cap);
+                let upper = saturating_nanos(previous)
+                    .saturating_mul(3)
+                    .clamp(base, cap);
+                rng.random_range(base..=upper)
+            }
+        };
+        Duration::from_nanos(nanos)
+    }
+
+    /// An endless iterator over successive pauses, drawing jitter from `rng`.
+    ///
+    /// It is the same arithmetic the layer uses, so it shows exactly what a
+    /// policy will do.
+    pub fn delays<R: Rng + ?Sized>(self, rng: &mut R) -> Delays<'_, R> {
+        Delays {
+            backoff: self,
+            retry: 0,
+            previous: self.base,
+            rng,
+        }
+    }
+
+    /// `min(cap, base * factor^retry)` in nanoseconds, saturating.
+    fn ceiling(&self, retry: u32, cap: u64) -> u64 {
+        // powi takes an i32; any exponent that large already saturates, as
+        // factor >= 1 is checked by the builder. f64 -> u64 `as` saturates,
+        // and NaN cannot arise from a finite base and a finite factor >= 1.
+        let exponent = retry.min(i32::MAX as u32) as i32;
+        let grown = saturating_nanos(self.base) as f64 * self.factor.powi(exponent);
+        if grown >= cap as f64 {
+            cap
+        } else {
+            grown as u64
+        }
+    }
+}
+
+/// A duration in nanoseconds, saturating at `u64::MAX` (about 584 years).
+fn saturating_nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Iterator over the pauses of a [`Backoff`], made by [`Backoff::delays`].
+#[derive(Debug)]
+pub struct Delays<'r, R: ?Sized> {
+    backoff: Backoff,
+    retry: u32,
+    previous: Duration,
+    rng: &'r mut R,
+}
+
+impl<R: Rng + ?Sized> Iterator for Delays<'_, R> {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let pause = self.backoff.delay(self.retry, self.previous, self.rng);
+        self.retry = self.retry.saturating_add(1);
+        self.previous = pause;
+        Some(pause)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{rngs::SmallRng, SeedableRng};
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn rng() -> SmallRng {
+        SmallRng::seed_from_u64(7)
+    }
+
+    #[test]
+    fn no_jitter_doubles_then_caps() {
+        let backoff = Backoff::exponential(ms(50))
+            .max_delay(ms(500))
+            .jitter(Jitter::None);
+        let pauses: Vec<_> = backoff.delays(&mut rng()).take(6).collect();
+        assert_eq!(
+            pauses,
+            [ms(50), ms(100), ms(200), ms(400), ms(500), ms(500)]
+        );
+    }
+
+    #[test]
+    fn factor_three_grows_by_three() {
+        let backoff = Backoff::exponential(ms(10))
+            .factor(3.0)
+            .jitter(Jitter::None);
+        let pauses: Vec<_> = backoff.delays(&mut rng()).take(4).collect();
+        assert_eq!(pauses, [ms(10), ms(30), ms(90), ms(270)]);
+    }
+
+    #[test]
+    fn factor_one_is_constant() {
+        let backoff = Backoff::exponential(ms(25))
+            .factor(1.0)
+            .jitter(Jitter::None);
+        assert!(backoff.delays(&mut rng()).take(100).all(|d| d == ms(25)));
+    }
+
+    #[test]
+    fn huge_attempt_numbers_saturate_at_the_cap() {
+        let cap = Duration::from_secs(30);
+        for jitter in [
+            Jitter::None,
+            Jitter::Full,
+            Jitter::Equal,
+            Jitter::Decorrelated,
+        ] {
+            let backoff = Backoff::exponential(ms(1)).max_delay(cap).jitter(jitter);
+            for retry in [63, 64, 1_000, i32::MAX as u32, u32::MAX - 1, u32::MAX] {
+                let pause = backoff.delay(retry, Duration::MAX, &mut rng());
+                assert!(pause <= cap, "{jitter:?} retry {retry}: {pause:?}");
+            }
+        }
+        let none = Backoff::exponential(ms(1))
+            .max_delay(cap)
+            .jitter(Jitter::None);
+        assert_eq!(none.delay(u32::MAX, ms(1), &mut rng()), cap);
+    }
+
+    #[test]
+    fn enormous_durations_do_not_overflow() {
+        let backoff = Backoff::exponential(Duration::MAX)
+            .max_delay(Duration::MAX)
+            .factor(f64::MAX);
+        for jitter in [
+            Jitter::None,
+            Jitter::Full,
+            Jitter::Equal,
+            Jitter::Decorrelated,
+        ] {
+            let pause = backoff
+                .jitter(jitter)
+                .delay(u32::MAX, Duration::MAX, &mut rng());
+            assert!(pause <= Duration::from_nanos(u64::MAX));
+        }
+    }
+
+    #[test]
+    fn full_jitter_stays_within_zero_and_the_ceiling_and_varies() {
+        let backoff = Backoff::exponential(ms(100))
+            .max_delay(ms(1_000))
+            .jitter(Jitter::Full);
+        let mut rng = rng();
+        let mut seen = std::collections::HashSet::new();
+        for retry in 0..10u32 {
+            let ceiling = ms(100 * 2u64.pow(retry)).min(ms(1_000));
+            for _ in 0..200 {
+                let pause = backoff.delay(retry, Duration::ZERO, &mut rng);
+                assert!(pause <= ceiling, "retry {retry}: {pause:?} > {ceiling:?}");
+                seen.insert(pause);
+            }
+        }
+        assert!(
+            seen.len() > 1_000,
+            "full jitter barely varies: {}",
+            seen.len()
+        );
+    }
+
+    #[test]
+    fn equal_jitter_keeps_at_least_half() {
+        let backoff = Backoff::exponential(ms(100))
+            .max_delay(ms(1_000))
+            .jitter(Jitter::Equal);
+        let mut rng = rng();
+        for retry in 0..10u32 {
+            let ceiling = ms(100 * 2u64.pow(retry)).min(ms(1_000));
+            for _ in 0..200 {
+                let pause = backoff.delay(retry, Duration::ZERO, &mut rng);
+                assert!(pause >= ceiling / 2 && pause <= ceiling, "{pause:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn decorrelated_stays_between_base_and_cap_and_tracks_previous() {
+        let backoff = Backoff::exponential(ms(10))
+            .max_delay(ms(300))
+            .jitter(Jitter::Decorrelated);
+        let mut rng = rng();
+        let mut previous = backoff.base();
+        for _ in 0..10_000 {
+            let pause = backoff.delay(0, previous, &mut rng);
+            assert!(pause >= ms(10) && pause <= ms(300), "{pause:?}");
+            assert!(
+                pause <= (previous * 3).max(ms(10)),
+                "{pause:?} after {previous:?}"
+            );
+            previous = pause;
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_pauses() {
+        let backoff = Backoff::exponential(ms(10)).max_delay(ms(10_000));
+        let a: Vec<_> = backoff.delays(&mut rng()).take(20).collect();
+        let b: Vec<_> = backoff.delays(&mut rng()).take(20).collect();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn none_never_pauses() {
+        let pauses: Vec<_> = Backoff::none().delays(&mut rng()).take(5).collect();
+        assert_eq!(pauses, [Duration::ZERO; 5]);
+        assert!(Backoff::none().is_none());
+        assert!(!Backoff::default().is_none());
+    }
+
+    #[test]
+    fn exponential_raises_the_default_cap_to_a_large_base() {
+        assert_eq!(Backoff::exponential(ms(50)).cap(), Duration::from_secs(10));
+        assert_eq!(
+            Backoff::exponential(Duration::from_secs(60)).cap(),
+            Duration::from_secs(60)
+        );
+    }
+}

@@ -1,0 +1,44 @@
+//! The `Layer` that wraps a service in [`Retry`].
+
+use tower_layer::Layer;
+
+use crate::classify::DefaultClassifier;
+use crate::policy::RetryPolicy;
+use crate::service::Retry;
+
+/// Wraps a service in [`Retry`] with a [`RetryPolicy`].
+///
+/// Every service the layer wraps shares the same policy settings.
+///
+/// # Example
+///
+/// ```
+/// use tower::ServiceBuilder;
+/// use tower_conn_retry::{RetryLayer, RetryPolicy};
+///
+/// let service = ServiceBuilder::new()
+///     .layer(RetryLayer::new(RetryPolicy::default()))
+///     .service_fn(|request: http::Request<String>| async move {
+///         Ok::<_, std::io::Error>(http::Response::new(request.into_body()))
+///     });
+/// # let _ = service;
+/// ```
+#[derive(Clone, Debug)]
+pub struct RetryLayer<C = DefaultClassifier> {
+    policy: RetryPolicy<C>,
+}
+
+impl<C> RetryLayer<C> {
+    /// A layer retrying by `policy`.
+    pub const fn new(policy: RetryPolicy<C>) -> Self {
+        Self { policy }
+    }
+}
+
+impl<S, C: Clone> Layer<S> for RetryLayer<C> {
+    type Service = Retry<S, C>;
+
+    fn layer(&self, service: S) -> Self::Service {
+        Retry::new(service, self.policy.clone())
+    }
+}

@@ -1,0 +1,91 @@
+//! A tower middleware that retries **connection failures**, and only those,
+//! with jittered exponential backoff.
+//!
+//! A request that failed *to connect* (refused, unreachable, DNS failure,
+//! connect timeout) never left the client: sending it again is always safe
+//! and usually worth it, after a growing, jittered pause. A request whose
+//! established connection broke may already have been written, so it is sent
+//! again only if its method is idempotent: a POST whose connection died is
+//! never sent twice. Every other error, and every HTTP response whatever its
+//! status, comes back at once and untouched. See [`ErrorClass`] for how each
+//! error is sorted.
+//!
+//! # Example
+//!
+//! Around a `hyper_util` client:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::rt::TokioExecutor;
+//! use tower::{Service, ServiceBuilder, ServiceExt};
+//! use tower_conn_retry::{Backoff, Jitter, RetryLayer, RetryPolicy};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let policy = RetryPolicy::builder()
+//!     .max_retries(4)
+//!     .backoff(
+//!         Backoff::exponential(Duration::from_millis(50))
+//!             .max_delay(Duration::from_secs(2))
+//!             .jitter(Jitter::Full),
+//!     )
+//!     .build()?;
+//!
+//! let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+//! let mut client = ServiceBuilder::new()
+//!     .layer(RetryLayer::new(policy))
+//!     .service(client);
+//!
+//! let request = http::Request::get("http://127.0.0.1:3000/").body(Full::default())?;
+//! let response = client.ready().await?.call(request).await?;
+//! println!("{}", response.status());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Limits
+//!
+//! A [`RetryPolicy`] bounds retrying by a number of retries, an optional
+//! deadline measured from the first attempt, and a [`Backoff`] whose pauses
+//! grow exponentially up to a cap, with a [`Jitter`]. Invalid settings are a
+//! [`ConfigError`] from [`RetryPolicyBuilder::build`], never a panic.
+//!
+//! # Tracing
+//!
+//! A `debug` event for each retry (attempt, error class, the error, the
+//! pause in ms), a `warn` event when retries are spent, and nothing on the
+//! happy path.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms,
+    rustdoc::broken_intra_doc_links
+)]
+
+mod backoff;
+mod classify;
+pub mod future;
+mod layer;
+mod policy;
+mod request;
+mod service;
+
+pub use backoff::{Backoff, Delays, Jitter};
+pub use classify::{is_idempotent, Classify, DefaultClassifier, ErrorClass};
+pub use future::ResponseFuture;
+pub use layer::RetryLayer;
+pub use policy::{ConfigError, RetryPolicy, RetryPolicyBuilder};
+pub use request::CloneRequest;
+pub use service::Retry;
+
+/// The README's examples, compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,370 @@
+//! The retry policy, its builder, and the error for invalid settings.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+
+use crate::backoff::Backoff;
+use crate::classify::DefaultClassifier;
+
+/// When and how often a failed request is sent again.
+///
+/// A policy is made by [`RetryPolicy::builder`], which checks every setting,
+/// so a `RetryPolicy` in hand is always valid. It is cheap to clone: the
+/// layer copies it into each request's future.
+///
+/// # Default
+///
+/// [`RetryPolicy::default()`]: 3 retries (4 attempts), [`Backoff::default()`]
+/// (100 ms doubling to at most 10 s, full jitter), no deadline,
+/// [`DefaultClassifier`].
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_conn_retry::{Backoff, Jitter, RetryPolicy};
+///
+/// let policy = RetryPolicy::builder()
+///     .max_retries(4)
+///     .backoff(
+///         Backoff::exponential(Duration::from_millis(50))
+///             .max_delay(Duration::from_secs(2))
+///             .jitter(Jitter::Full),
+///     )
+///     .max_elapsed(Duration::from_secs(5))
+///     .build()?;
+/// assert_eq!(policy.max_retries(), 4);
+/// # Ok::<(), tower_conn_retry::ConfigError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct RetryPolicy<C = DefaultClassifier> {
+    pub(crate) max_retries: u32,
+    pub(crate) backoff: Backoff,
+    pub(crate) max_elapsed: Option<Duration>,
+    pub(crate) classifier: C,
+    pub(crate) seed: Option<JitterSeed>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            backoff: Backoff::default(),
+            max_elapsed: None,
+            classifier: DefaultClassifier,
+            seed: None,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A builder starting from the [defaults](RetryPolicy#default).
+    pub fn builder() -> RetryPolicyBuilder {
+        RetryPolicyBuilder {
+            policy: RetryPolicy::default(),
+        }
+    }
+}
+
+impl<C> RetryPolicy<C> {
+    /// The most retries after the first attempt.
+    pub fn max_retries(&self) -> u32 {
+        self.max_retries
+    }
+
+    /// The backoff between attempts.
+    pub fn backoff(&self) -> &Backoff {
+        &self.backoff
+    }
+
+    /// The deadline, measured from the first attempt, past which no pause
+    /// may end.
+    pub fn max_elapsed(&self) -> Option<Duration> {
+        self.max_elapsed
+    }
+
+    /// The classifier.
+    pub fn classifier(&self) -> &C {
+        &self.classifier
+    }
+
+    /// A fresh random source for one request's jitter.
+    pub(crate) fn jitter_rng(&self) -> SmallRng {
+        match &self.seed {
+            Some(seed) => seed.next_rng(),
+            None => SmallRng::from_rng(&mut rand::rng()),
+        }
+    }
+}
+
+/// Builds a [`RetryPolicy`]; [`build`](RetryPolicyBuilder::build) checks it.
+#[derive(Clone, Debug)]
+pub struct RetryPolicyBuilder<C = DefaultClassifier> {
+    policy: RetryPolicy<C>,
+}
+
+impl<C> RetryPolicyBuilder<C> {
+    /// The most retries after the first attempt (default 3, so 4 attempts).
+    /// Zero turns retrying off.
+    pub fn max_retries(mut self, max_retries: u32) -> Self {
+        self.policy.max_retries = max_retries;
+        self
+    }
+
+    /// The backoff between attempts (default [`Backoff::default()`]).
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.policy.backoff = backoff;
+        self
+    }
+
+    /// A deadline measured from the first attempt: no retry is scheduled
+    /// whose pause would end past it (default: none).
+    pub fn max_elapsed(mut self, max_elapsed: Duration) -> Self {
+        self.policy.max_elapsed = Some(max_elapsed);
+        self
+    }
+
+    /// Seeds the jitter, so pauses are the same on every run.
+    ///
+    /// Each request that retries draws its own generator from the seed, in
+    /// order, so concurrent requests still get different pauses. Meant for
+    /// tests and simulations; without a seed, jitter is seeded from the
+    /// thread's random generator.
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.policy.seed = Some(JitterSeed::new(seed));
+        self
+    }
+
+    /// Replaces the classifier: any `Fn(&E) -> ErrorClass`, or a type
+    /// implementing [`Classify`](crate::Classify).
+    pub fn classifier<C2>(self, classifier: C2) -> RetryPolicyBuilder<C2> {
+        let RetryPolicy {
+            max_retries,
+            backoff,
+            max_elapsed,
+            classifier: _,
+            seed,
+        } = self.policy;
+        RetryPolicyBuilder {
+            policy: RetryPolicy {
+                max_retries,
+                backoff,
+                max_elapsed,
+                classifier,
+                seed,
+            },
+        }
+    }
+
+    /// Checks every setting and returns the policy, or a [`ConfigError`]
+    /// naming the first setting that is wrong.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_conn_retry::{Backoff, RetryPolicy};
+    ///
+    /// let err = RetryPolicy::builder()
+    ///     .backoff(Backoff::exponential(Duration::from_millis(10)).factor(0.5))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.field(), "backoff.factor");
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "invalid retry policy: backoff.factor is 0.5, but must be a finite number of at least 1"
+    /// );
+    /// ```
+    pub fn build(self) -> Result<RetryPolicy<C>, ConfigError> {
+        let backoff = &self.policy.backoff;
+        if !(backoff.factor.is_finite() && backoff.factor >= 1.0) {
+            return Err(ConfigError::new(
+                "backoff.factor",
+                backoff.factor,
+                "must be a finite number of at least 1",
+            ));
+        }
+        if backoff.base.is_zero() && !backoff.is_none() {
+            return Err(ConfigError::new(
+                "backoff.base",
+                format_args!("{:?}", backoff.base),
+                "must be greater than zero (Backoff::none() retries without pausing)",
+            ));
+        }
+        if backoff.max_delay < backoff.base {
+            return Err(ConfigError::new(
+                "backoff.max_delay",
+                format_args!("{:?}", backoff.max_delay),
+                format_args!("must be at least backoff.base ({:?})", backoff.base),
+            ));
+        }
+        if let Some(max_elapsed) = self.policy.max_elapsed {
+            if max_elapsed.is_zero() {
+                return Err(ConfigError::new(
+                    "max_elapsed",
+                    "0ns",
+                    "must be greater than zero (max_retries(0) turns retrying off)",
+                ));
+            }
+        }
+        Ok(self.policy)
+    }
+}
+
+/// A seed shared by every clone of a policy; each request that retries
+/// takes the next generator from it.
+#[derive(Clone, Debug)]
+pub(crate) struct JitterSeed {
+    seed: u64,
+    next: Arc<AtomicU64>,
+}
+
+impl JitterSeed {
+    fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            next: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn next_rng(&self) -> SmallRng {
+        let index = self.next.fetch_add(1, Ordering::Relaxed);
+        SmallRng::seed_from_u64(self.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    }
+}
+
+/// A setting of a [`RetryPolicy`] is invalid.
+///
+/// It names the setting ([`field`](ConfigError::field)), the value given
+/// ([`value`](ConfigError::value)) and what was expected, in a sentence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    field: &'static str,
+    value: String,
+    expected: String,
+}
+
+impl ConfigError {
+    fn new(field: &'static str, value: impl fmt::Display, expected: impl fmt::Display) -> Self {
+        Self {
+            field,
+            value: value.to_string(),
+            expected: expected.to_string(),
+        }
+    }
+
+    /// The setting that is wrong, as a path such as `backoff.factor`.
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+
+    /// The value given, as text.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid retry policy: {} is {}, but {}",
+            self.field, self.value, self.expected
+        )
+    }
+}
+
+impl StdError for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backoff::Jitter;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn build_with(backoff: Backoff) -> Result<RetryPolicy, ConfigError> {
+        RetryPolicy::builder().backoff(backoff).build()
+    }
+
+    #[test]
+    fn defaults_are_documented_ones() {
+        let policy = RetryPolicy::builder().build().unwrap();
+        assert_eq!(policy.max_retries(), 3);
+        assert_eq!(policy.max_elapsed(), None);
+        assert_eq!(policy.backoff().base(), ms(100));
+        assert_eq!(policy.backoff().growth_factor(), 2.0);
+        assert_eq!(policy.backoff().cap(), Duration::from_secs(10));
+        assert_eq!(policy.backoff().jitter_kind(), Jitter::Full);
+    }
+
+    #[test]
+    fn factors_below_one_or_not_finite_are_rejected() {
+        for factor in [0.0, 0.99, -2.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let err = build_with(Backoff::exponential(ms(10)).factor(factor)).unwrap_err();
+            assert_eq!(err.field(), "backoff.factor", "{factor}");
+            assert_eq!(err.value(), factor.to_string());
+        }
+        assert!(build_with(Backoff::exponential(ms(10)).factor(1.0)).is_ok());
+    }
+
+    #[test]
+    fn a_zero_base_is_rejected_but_none_is_allowed() {
+        let err = build_with(Backoff::exponential(Duration::ZERO).max_delay(ms(5))).unwrap_err();
+        assert_eq!(err.field(), "backoff.base");
+        assert!(err.to_string().contains("Backoff::none()"), "{err}");
+        assert!(build_with(Backoff::none()).is_ok());
+    }
+
+    #[test]
+    fn a_cap_below_the_base_is_rejected() {
+        let err = build_with(Backoff::exponential(ms(100)).max_delay(ms(99))).unwrap_err();
+        assert_eq!(err.field(), "backoff.max_delay");
+        assert_eq!(err.value(), "99ms");
+        assert_eq!(
+            err.to_string(),
+            "invalid retry policy: backoff.max_delay is 99ms, but must be at least backoff.base (100ms)"
+        );
+    }
+
+    #[test]
+    fn a_zero_deadline_is_rejected() {
+        let err = RetryPolicy::builder()
+            .max_elapsed(Duration::ZERO)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "max_elapsed");
+    }
+
+    #[test]
+    fn the_classifier_can_be_replaced_keeping_other_settings() {
+        let policy = RetryPolicy::builder()
+            .max_retries(9)
+            .classifier(|_: &std::io::Error| crate::ErrorClass::Other)
+            .build()
+            .unwrap();
+        assert_eq!(policy.max_retries(), 9);
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!((policy.classifier())(&io), crate::ErrorClass::Other);
+    }
+
+    #[test]
+    fn seeded_generators_repeat_across_policies_and_differ_across_requests() {
+        use rand::Rng;
+        let draw = |policy: &RetryPolicy| policy.jitter_rng().random::<u64>();
+        let a = RetryPolicy::builder().jitter_seed(1).build().unwrap();
+        let b = RetryPolicy::builder().jitter_seed(1).build().unwrap();
+        let (a1, a2) = (draw(&a), draw(&a));
+        assert_ne!(a1, a2, "two requests share one jitter sequence");
+        assert_eq!((a1, a2), (draw(&b), draw(&b)));
+        // Clones share the sequence, so they keep drawing fresh generators.
+        let c = a.clone();
+        assert_ne!(draw(&c), a1);
+    }
+}

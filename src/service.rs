@@ -1,0 +1,143 @@
+//! [`Retry`]: the service that sends a request again after a connection
+//! failure.
+
+use std::fmt;
+use std::task::{Context, Poll};
+
+use tower_service::Service;
+
+use crate::classify::{Classify, DefaultClassifier};
+use crate::future::ResponseFuture;
+use crate::policy::RetryPolicy;
+use crate::request::CloneRequest;
+
+/// Retries connection failures of the inner service `S`, classified by `C`.
+///
+/// A response of any status, an error that is not a connection failure, and
+/// the last error once the policy is spent all come back unchanged, with the
+/// inner service's own error type.
+///
+/// # Clone
+///
+/// `S` must be `Clone`: each request keeps the clone it was called on, so it
+/// can drive that clone's readiness again and call it for a retry while the
+/// `Retry` itself serves the next request. The request is copied once per
+/// call through [`CloneRequest`], so a retry can send it again.
+///
+/// # Differences from `tower::retry`
+///
+/// - It decides *what* to retry: only [connection failures](crate::ErrorClass),
+///   and a lost connection only for an idempotent method.
+/// - Backoff, jitter, limits and request copying come built in; tower leaves
+///   them to a `Policy` you write.
+/// - Jitter is Brooker's full (or equal, or decorrelated) jitter, not an
+///   additive random term.
+/// - The copy of the request is made only when retrying is possible at all:
+///   with `max_retries(0)` nothing is copied.
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::io;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use tower::{service_fn, Service, ServiceExt};
+/// use tower_conn_retry::{Backoff, Retry, RetryPolicy};
+///
+/// let attempts = Arc::new(AtomicUsize::new(0));
+/// let counter = attempts.clone();
+/// // Refuses the first connection, then answers.
+/// let flaky = service_fn(move |request: http::Request<String>| {
+///     let attempt = counter.fetch_add(1, Ordering::SeqCst);
+///     async move {
+///         if attempt == 0 {
+///             return Err(io::Error::from(io::ErrorKind::ConnectionRefused));
+///         }
+///         Ok(http::Response::new(request.into_body()))
+///     }
+/// });
+///
+/// let policy = RetryPolicy::builder().backoff(Backoff::none()).build().unwrap();
+/// let mut service = Retry::new(flaky, policy);
+/// let request = http::Request::post("http://127.0.0.1/").body("hello".to_string()).unwrap();
+/// let response = service.ready().await.unwrap().call(request).await.unwrap();
+/// assert_eq!(response.body(), "hello");
+/// assert_eq!(attempts.load(Ordering::SeqCst), 2);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Retry<S, C = DefaultClassifier> {
+    service: S,
+    policy: RetryPolicy<C>,
+}
+
+impl<S, C> Retry<S, C> {
+    /// Wraps `service`, retrying by `policy`.
+    pub const fn new(service: S, policy: RetryPolicy<C>) -> Self {
+        Self { service, policy }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.service
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.service
+    }
+
+    /// The inner service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.service
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &RetryPolicy<C> {
+        &self.policy
+    }
+}
+
+impl<S: fmt::Debug, C: fmt::Debug> fmt::Debug for Retry<S, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Retry")
+            .field("service", &self.service)
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+impl<S, C, Req> Service<Req> for Retry<S, C>
+where
+    S: Service<Req> + Clone,
+    S::Error: fmt::Debug,
+    C: Classify<S::Error> + Clone,
+    Req: CloneRequest,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, Req, C>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.service.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        // The service that `poll_ready` made ready serves this request; a
+        // fresh clone takes its place and is made ready by the next
+        // `poll_ready`. (tower's `Service` contract: `call` may consume the
+        // readiness that `poll_ready` reserved, as hyper-util's Client and
+        // tower's Buffer do.)
+        let fresh = self.service.clone();
+        let mut ready = std::mem::replace(&mut self.service, fresh);
+        let (copy, idempotent) = if self.policy.max_retries > 0 {
+            (request.clone_request(), request.is_idempotent())
+        } else {
+            (None, false)
+        };
+        let future = ready.call(request);
+        ResponseFuture::new(future, ready, copy, idempotent, self.policy.clone())
+    }
+}

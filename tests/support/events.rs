@@ -1,0 +1,65 @@
+//! Captures `tracing` events, so tests can assert what the layer logs.
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::Layer;
+
+/// One event: its level and `field=value` pairs (the message as `message`).
+#[derive(Clone, Debug)]
+pub struct Captured {
+    pub level: Level,
+    pub fields: String,
+}
+
+impl Captured {
+    pub fn has(&self, needle: &str) -> bool {
+        self.fields.contains(needle)
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct Events(Arc<Mutex<Vec<Captured>>>);
+
+impl Events {
+    /// Installs a capturing subscriber for the current thread.
+    pub fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+        let events = Events::default();
+        let subscriber = tracing_subscriber::registry().with(events.clone());
+        let guard = tracing::subscriber::set_default(subscriber);
+        (events, guard)
+    }
+
+    pub fn all(&self) -> Vec<Captured> {
+        self.0.lock().unwrap().clone()
+    }
+
+    pub fn at(&self, level: Level) -> Vec<Captured> {
+        self.all()
+            .into_iter()
+            .filter(|e| e.level == level)
+            .collect()
+    }
+}
+
+struct Fields(String);
+
+impl Visit for Fields {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let _ = write!(self.0, "{}={:?} ", field.name(), value);
+    }
+}
+
+impl<S: Subscriber> Layer<S> for Events {
+    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+        let mut fields = Fields(String::new());
+        event.record(&mut fields);
+        self.0.lock().unwrap().push(Captured {
+            level: *event.metadata().level(),
+            fields: fields.0,
+        });
+    }
+}

@@ -1,0 +1,7 @@
+//! Shared test support: a scripted mock service, loopback servers, and a
+//! `tracing` capture.
+#![allow(dead_code)]
+
+pub mod events;
+pub mod mock;
+pub mod server;
