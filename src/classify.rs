@@ -47,11 +47,12 @@ impl ErrorClass {
     /// Classifies an error by walking its [`source()`](StdError::source)
     /// chain, outermost first, and stopping at the first decisive evidence:
     ///
-    /// 1. [`hyper_util::client::legacy::Error::is_connect()`]: everything
-    ///    the connector returned (refused, DNS failure, connect timeout) is
+    /// 1. hyper-util's
+    ///    [`Error::is_connect()`](hyper_util::client::legacy::Error::is_connect):
+    ///    everything the connector returned (refused, DNS failure, connect timeout) is
     ///    wrapped that way by `Client::connect_to` (hyper-util 0.1.21,
     ///    `client/legacy/client.rs`, `e!(Connect, src)`): [`Connect`].
-    /// 2. [`hyper::Error::is_canceled()`]: hyper hands a request back
+    /// 2. hyper's [`Error::is_canceled()`](hyper::Error::is_canceled): hyper hands a request back
     ///    canceled when it was never dispatched to the connection
     ///    (`client/dispatch.rs`, an `Envelope` dropped with "connection
     ///    closed"; `proto/h1/dispatch.rs`, "the message was never even
@@ -59,9 +60,11 @@ impl ErrorClass {
     ///    that only on a *reused* pooled connection; on a fresh one it hands
     ///    it to us wrapped in its private `Canceled` kind, with this error as
     ///    the source.
-    /// 3. [`hyper::Error::is_incomplete_message()`] ("connection closed
+    /// 3. hyper's
+    ///    [`Error::is_incomplete_message()`](hyper::Error::is_incomplete_message)
+    ///    ("connection closed
     ///    before message completed"): [`ConnectionLost`].
-    /// 4. [`std::io::ErrorKind`]: `ConnectionRefused`, `AddrNotAvailable`,
+    /// 4. The [`io::ErrorKind`] of a `std::io::Error`: `ConnectionRefused`, `AddrNotAvailable`,
     ///    `HostUnreachable`, `NetworkUnreachable` are [`Connect`];
     ///    `ConnectionReset`, `ConnectionAborted`, `BrokenPipe`,
     ///    `UnexpectedEof`, `NotConnected` and `TimedOut` are

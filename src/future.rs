@@ -30,22 +30,9 @@ pin_project! {
         state: State<S::Future>,
         // The clone of the service this request was called on.
         service: S,
-        // The copy of the request kept for the next attempt, if retrying is
-        // possible at all.
-        copy: Option<Req>,
-        // Whether the request may be sent twice, read before it was sent.
-        idempotent: bool,
         // The request to send once `service` is ready again.
         next: Option<Req>,
-        policy: RetryPolicy<C>,
-        // Retries made so far.
-        retries: u32,
-        // When the first attempt started; kept only when there is a deadline.
-        started: Option<Instant>,
-        // The previous pause, for decorrelated jitter.
-        previous: Duration,
-        // Made at the first retry, so a request that succeeds draws nothing.
-        rng: Option<SmallRng>,
+        retries: Retries<Req, C>,
     }
 }
 
@@ -73,22 +60,11 @@ where
         idempotent: bool,
         policy: RetryPolicy<C>,
     ) -> Self {
-        let started = match (&copy, policy.max_elapsed) {
-            (Some(_), Some(_)) => Some(Instant::now()),
-            _ => None,
-        };
-        let previous = policy.backoff.base;
         Self {
             state: State::Called { future },
             service,
-            copy,
-            idempotent,
             next: None,
-            policy,
-            retries: 0,
-            started,
-            previous,
-            rng: None,
+            retries: Retries::new(copy, idempotent, policy),
         }
     }
 }
@@ -111,22 +87,10 @@ where
                         Ok(response) => return Poll::Ready(Ok(response)),
                         Err(error) => error,
                     };
-                    let decision = decide(
-                        error,
-                        this.policy,
-                        this.copy,
-                        *this.idempotent,
-                        *this.retries,
-                        *this.previous,
-                        *this.started,
-                        this.rng,
-                    );
-                    let (request, pause) = match decision {
+                    let (request, pause) = match this.retries.next(error) {
                         Ok(retry) => retry,
                         Err(error) => return Poll::Ready(Err(error)),
                     };
-                    *this.retries += 1;
-                    *this.previous = pause;
                     *this.next = Some(request);
                     if pause.is_zero() {
                         this.state.set(State::Readying);
@@ -155,84 +119,113 @@ where
     }
 }
 
-/// After a failed attempt: the request and pause of the next attempt, or
-/// the error to return.
-fn decide<E, Req, C>(
-    error: E,
-    policy: &RetryPolicy<C>,
-    copy: &mut Option<Req>,
+/// One request's retry bookkeeping: what is left of the policy's
+/// allowance, and the copy of the request to send again.
+struct Retries<Req, C> {
+    policy: RetryPolicy<C>,
+    // The copy kept for the next attempt, if retrying is possible at all.
+    copy: Option<Req>,
+    // Whether the request may be sent twice, read before it was sent.
     idempotent: bool,
-    retries: u32,
-    previous: Duration,
+    // Retries made so far.
+    done: u32,
+    // When the first attempt started; kept only when there is a deadline.
     started: Option<Instant>,
-    rng: &mut Option<SmallRng>,
-) -> Result<(Req, Duration), E>
-where
-    E: fmt::Debug,
-    C: Classify<E>,
-    Req: CloneRequest,
-{
-    if policy.max_retries == 0 {
-        return Err(error);
-    }
-    let class = policy.classifier.classify(&error);
-    if !class.is_retryable(idempotent) {
-        if class == ErrorClass::ConnectionLost {
-            tracing::debug!(
-                error = ?error,
-                "connection lost after the request may have been sent; not retried, as the request is not idempotent"
-            );
+    // The previous pause, for decorrelated jitter.
+    previous: Duration,
+    // Made at the first retry, so a request that succeeds draws nothing.
+    rng: Option<SmallRng>,
+}
+
+impl<Req, C> Retries<Req, C> {
+    fn new(copy: Option<Req>, idempotent: bool, policy: RetryPolicy<C>) -> Self {
+        let started = match (&copy, policy.max_elapsed) {
+            (Some(_), Some(_)) => Some(Instant::now()),
+            _ => None,
+        };
+        Self {
+            previous: policy.backoff.base,
+            policy,
+            copy,
+            idempotent,
+            done: 0,
+            started,
+            rng: None,
         }
-        return Err(error);
     }
-    let attempts = retries + 1;
-    if retries >= policy.max_retries {
-        tracing::warn!(
-            attempts,
-            class = class.as_str(),
-            error = ?error,
-            "connection failure; retries spent"
-        );
-        return Err(error);
-    }
-    let Some(kept) = copy.as_ref() else {
-        tracing::debug!(error = ?error, "connection failure; the request could not be copied, not retried");
-        return Err(error);
-    };
-    let rng = rng.get_or_insert_with(|| policy.jitter_rng());
-    let pause = policy.backoff.delay(retries, previous, rng);
-    if let (Some(started), Some(max_elapsed)) = (started, policy.max_elapsed) {
-        if started.elapsed().saturating_add(pause) > max_elapsed {
+
+    /// After a failed attempt: the request and pause of the next attempt,
+    /// or the error to return.
+    fn next<E>(&mut self, error: E) -> Result<(Req, Duration), E>
+    where
+        E: fmt::Debug,
+        C: Classify<E>,
+        Req: CloneRequest,
+    {
+        let policy = &self.policy;
+        if policy.max_retries == 0 {
+            return Err(error);
+        }
+        let class = policy.classifier.classify(&error);
+        if !class.is_retryable(self.idempotent) {
+            if class == ErrorClass::ConnectionLost {
+                tracing::debug!(
+                    error = ?error,
+                    "connection lost after the request may have been sent; not retried, as the request is not idempotent"
+                );
+            }
+            return Err(error);
+        }
+        let attempts = self.done + 1;
+        if self.done >= policy.max_retries {
             tracing::warn!(
                 attempts,
                 class = class.as_str(),
                 error = ?error,
-                pause_ms = pause.as_millis() as u64,
-                max_elapsed_ms = max_elapsed.as_millis() as u64,
-                "connection failure; the next pause would end past max_elapsed, retries spent"
+                "connection failure; retries spent"
             );
             return Err(error);
         }
+        let rng = self.rng.get_or_insert_with(|| policy.jitter_rng());
+        let pause = policy.backoff.delay(self.done, self.previous, rng);
+        if let (Some(started), Some(max_elapsed)) = (self.started, policy.max_elapsed) {
+            if started.elapsed().saturating_add(pause) > max_elapsed {
+                tracing::warn!(
+                    attempts,
+                    class = class.as_str(),
+                    error = ?error,
+                    pause_ms = pause.as_millis() as u64,
+                    max_elapsed_ms = max_elapsed.as_millis() as u64,
+                    "connection failure; the next pause would end past max_elapsed, retries spent"
+                );
+                return Err(error);
+            }
+        }
+        // The last permitted retry sends the kept copy itself; earlier ones
+        // send a copy of it.
+        let request = if self.done + 1 == policy.max_retries {
+            self.copy.take()
+        } else {
+            self.copy.as_ref().and_then(CloneRequest::clone_request)
+        };
+        let Some(request) = request else {
+            tracing::debug!(
+                error = ?error,
+                "connection failure; the request could not be copied, not retried"
+            );
+            return Err(error);
+        };
+        tracing::debug!(
+            attempt = attempts + 1,
+            class = class.as_str(),
+            error = ?error,
+            pause_ms = pause.as_millis() as u64,
+            "connection failure; retrying"
+        );
+        self.done += 1;
+        self.previous = pause;
+        Ok((request, pause))
     }
-    // The last permitted retry sends the kept copy itself; earlier ones
-    // send a copy of it.
-    let request = if retries + 1 == policy.max_retries {
-        copy.take()
-    } else {
-        kept.clone_request()
-    };
-    let Some(request) = request else {
-        tracing::debug!(error = ?error, "connection failure; the request could not be copied, not retried");
-        return Err(error);
-    };
-    tracing::debug!(
-        attempt = attempts + 1,
-        class = class.as_str(),
-        error = ?error,
-        pause_ms = pause.as_millis() as u64,
-        "connection failure; retrying"
-    );
-    Ok((request, pause))
 }
 
 impl<S, Req, C> fmt::Debug for ResponseFuture<S, Req, C>
@@ -247,7 +240,7 @@ where
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)
-            .field("retries", &self.retries)
+            .field("retries", &self.retries.done)
             .finish_non_exhaustive()
     }
 }
