@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use pin_project_lite::pin_project;
 use rand::rngs::SmallRng;
+use rand::{RngCore, SeedableRng};
 use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
@@ -27,25 +28,24 @@ pin_project! {
         S: Service<Req>,
     {
         #[pin]
-        state: State<S::Future>,
+        state: State<S::Future, Req>,
         // The clone of the service this request was called on.
         service: S,
-        // The request to send once `service` is ready again.
-        next: Option<Req>,
         retries: Retries<Req, C>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<F> {
+    enum State<F, Req> {
         // Waiting for the inner service's response.
         Called { #[pin] future: F },
-        // Pausing before the next attempt. Boxed, so only a request that
-        // retries pays for the timer and the future stays small.
-        Pausing { sleep: Pin<Box<Sleep>> },
-        // Driving the inner service's readiness before the next attempt.
-        Readying,
+        // Pausing before sending `request`. The timer and the request are
+        // boxed, so only a request that retries pays for them and the
+        // future of one that succeeds stays small.
+        Pausing { sleep: Pin<Box<Sleep>>, request: Option<Box<Req>> },
+        // Driving the inner service's readiness before sending `request`.
+        Readying { request: Option<Box<Req>> },
     }
 }
 
@@ -53,6 +53,7 @@ impl<S, Req, C> ResponseFuture<S, Req, C>
 where
     S: Service<Req>,
 {
+    #[inline]
     pub(crate) fn new(
         future: S::Future,
         service: S,
@@ -63,7 +64,6 @@ where
         Self {
             state: State::Called { future },
             service,
-            next: None,
             retries: Retries::new(copy, idempotent, policy),
         }
     }
@@ -78,6 +78,7 @@ where
 {
     type Output = Result<S::Response, S::Error>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
@@ -91,26 +92,28 @@ where
                         Ok(retry) => retry,
                         Err(error) => return Poll::Ready(Err(error)),
                     };
-                    *this.next = Some(request);
+                    let request = Some(Box::new(request));
                     if pause.is_zero() {
-                        this.state.set(State::Readying);
+                        this.state.set(State::Readying { request });
                     } else {
                         let sleep = Box::pin(tokio::time::sleep(pause));
-                        this.state.set(State::Pausing { sleep });
+                        this.state.set(State::Pausing { sleep, request });
                     }
                 }
-                StateProj::Pausing { sleep } => {
+                StateProj::Pausing { sleep, request } => {
                     ready!(sleep.as_mut().poll(cx));
-                    this.state.set(State::Readying);
+                    let request = request.take();
+                    this.state.set(State::Readying { request });
                 }
-                StateProj::Readying => {
+                StateProj::Readying { request } => {
                     // NOTE: the inner service is called only once its
                     // `poll_ready` said so; an error here is the service's
                     // own and is returned, not retried.
                     if let Err(error) = ready!(this.service.poll_ready(cx)) {
                         return Poll::Ready(Err(error));
                     }
-                    let request = this.next.take().expect("a retry always has a request");
+                    // Each state is left as soon as its request is taken.
+                    let request = *request.take().expect("a retry state holds its request");
                     let future = this.service.call(request);
                     this.state.set(State::Called { future });
                 }
@@ -133,11 +136,13 @@ struct Retries<Req, C> {
     started: Option<Instant>,
     // The previous pause, for decorrelated jitter.
     previous: Duration,
-    // Made at the first retry, so a request that succeeds draws nothing.
-    rng: Option<SmallRng>,
+    // The jitter generator's seed for the next pause; drawn at the first
+    // retry, so a request that succeeds draws nothing.
+    rng_seed: u64,
 }
 
 impl<Req, C> Retries<Req, C> {
+    #[inline]
     fn new(copy: Option<Req>, idempotent: bool, policy: RetryPolicy<C>) -> Self {
         let started = match (&copy, policy.max_elapsed) {
             (Some(_), Some(_)) => Some(Instant::now()),
@@ -150,7 +155,7 @@ impl<Req, C> Retries<Req, C> {
             idempotent,
             done: 0,
             started,
-            rng: None,
+            rng_seed: 0,
         }
     }
 
@@ -186,8 +191,12 @@ impl<Req, C> Retries<Req, C> {
             );
             return Err(error);
         }
-        let rng = self.rng.get_or_insert_with(|| policy.jitter_rng());
-        let pause = policy.backoff.delay(self.done, self.previous, rng);
+        if self.done == 0 {
+            self.rng_seed = policy.jitter_seed();
+        }
+        let mut rng = SmallRng::seed_from_u64(self.rng_seed);
+        let pause = policy.backoff.delay(self.done, self.previous, &mut rng);
+        self.rng_seed = rng.next_u64();
         if let (Some(started), Some(max_elapsed)) = (self.started, policy.max_elapsed) {
             if started.elapsed().saturating_add(pause) > max_elapsed {
                 tracing::warn!(
@@ -236,7 +245,7 @@ where
         let state = match self.state {
             State::Called { .. } => "called",
             State::Pausing { .. } => "pausing",
-            State::Readying => "readying",
+            State::Readying { .. } => "readying",
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)

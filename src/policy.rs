@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::rngs::SmallRng;
-use rand::SeedableRng;
+use rand::RngCore;
 
 use crate::backoff::Backoff;
 use crate::classify::DefaultClassifier;
@@ -94,11 +93,11 @@ impl<C> RetryPolicy<C> {
         &self.classifier
     }
 
-    /// A fresh random source for one request's jitter.
-    pub(crate) fn jitter_rng(&self) -> SmallRng {
+    /// A fresh seed for one request's jitter generator.
+    pub(crate) fn jitter_seed(&self) -> u64 {
         match &self.seed {
-            Some(seed) => seed.next_rng(),
-            None => SmallRng::from_rng(&mut rand::rng()),
+            Some(seed) => seed.next_seed(),
+            None => rand::rng().next_u64(),
         }
     }
 }
@@ -216,24 +215,29 @@ impl<C> RetryPolicyBuilder<C> {
 }
 
 /// A seed shared by every clone of a policy; each request that retries
-/// takes the next generator from it.
+/// takes the next seed derived from it.
 #[derive(Clone, Debug)]
-pub(crate) struct JitterSeed {
+pub(crate) struct JitterSeed(Arc<SeedSequence>);
+
+#[derive(Debug)]
+struct SeedSequence {
     seed: u64,
-    next: Arc<AtomicU64>,
+    next: AtomicU64,
 }
 
 impl JitterSeed {
     fn new(seed: u64) -> Self {
-        Self {
+        Self(Arc::new(SeedSequence {
             seed,
-            next: Arc::new(AtomicU64::new(0)),
-        }
+            next: AtomicU64::new(0),
+        }))
     }
 
-    fn next_rng(&self) -> SmallRng {
-        let index = self.next.fetch_add(1, Ordering::Relaxed);
-        SmallRng::seed_from_u64(self.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    fn next_seed(&self) -> u64 {
+        let index = self.0.next.fetch_add(1, Ordering::Relaxed);
+        // Spread consecutive indexes over the seed space (the golden-ratio
+        // increment of splitmix64).
+        self.0.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)
     }
 }
 
@@ -356,8 +360,7 @@ mod tests {
 
     #[test]
     fn seeded_generators_repeat_across_policies_and_differ_across_requests() {
-        use rand::Rng;
-        let draw = |policy: &RetryPolicy| policy.jitter_rng().random::<u64>();
+        let draw = |policy: &RetryPolicy| policy.jitter_seed();
         let a = RetryPolicy::builder().jitter_seed(1).build().unwrap();
         let b = RetryPolicy::builder().jitter_seed(1).build().unwrap();
         let (a1, a2) = (draw(&a), draw(&a));

@@ -120,10 +120,12 @@ where
     type Error = S::Error;
     type Future = ResponseFuture<S, Req, C>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.service.poll_ready(cx)
     }
 
+    #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
         // The service that `poll_ready` made ready serves this request; a
         // fresh clone takes its place and is made ready by the next

@@ -1,0 +1,139 @@
+//! Shared by the benches: a realistic request, inner services that answer at
+//! once, a `tower::retry` policy equivalent to ours, and a poll-once driver.
+#![allow(dead_code)]
+
+use std::future::{ready, Future, Ready};
+use std::io;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use http::{header, Request, Response};
+use http_body_util::Full;
+use tower::retry::Policy;
+use tower::Service;
+use tower_conn_retry::CloneRequest;
+
+pub type Body = Full<Bytes>;
+
+/// A request as a client sends it: a URI with a query, 5 headers, a small
+/// body.
+pub fn realistic_request() -> Request<Body> {
+    Request::post("http://127.0.0.1:8080/v1/orders?customer=4711&expand=items")
+        .header(header::HOST, "127.0.0.1:8080")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, "application/json")
+        .header(header::USER_AGENT, "tower-conn-retry-bench/0.1")
+        .header("x-request-id", "6f1c2a0e-8b7d-4c3e-9a51-2f0d9e7b1c44")
+        .body(Full::new(Bytes::from_static(
+            b"{\"item\":\"widget\",\"quantity\":3}",
+        )))
+        .unwrap()
+}
+
+/// Answers every request at once with an empty 200.
+#[derive(Clone, Debug, Default)]
+pub struct Immediate;
+
+impl Service<Request<Body>> for Immediate {
+    type Response = Response<Body>;
+    type Error = io::Error;
+    type Future = Ready<Result<Response<Body>, io::Error>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), io::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<Body>) -> Self::Future {
+        ready(Ok(Response::new(Body::default())))
+    }
+}
+
+/// Refuses the first `failures` calls of every `failures + 1`, then answers:
+/// each request fails `failures` times before it succeeds.
+#[derive(Clone, Debug)]
+pub struct FailsThenAnswers {
+    calls: Arc<AtomicU32>,
+    failures: u32,
+}
+
+impl FailsThenAnswers {
+    pub fn new(failures: u32) -> Self {
+        Self {
+            calls: Arc::default(),
+            failures,
+        }
+    }
+}
+
+impl Service<Request<Body>> for FailsThenAnswers {
+    type Response = Response<Body>;
+    type Error = io::Error;
+    type Future = Ready<Result<Response<Body>, io::Error>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), io::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<Body>) -> Self::Future {
+        let call = self.calls.fetch_add(1, Ordering::Relaxed);
+        if call % (self.failures + 1) < self.failures {
+            ready(Err(io::Error::from(io::ErrorKind::ConnectionRefused)))
+        } else {
+            ready(Ok(Response::new(Body::default())))
+        }
+    }
+}
+
+/// `tower::retry`'s equivalent of our policy: copy the request, retry any
+/// error up to `retries` times, no pause. The copy is made by the same
+/// `CloneRequest` code as ours, so both layers pay the same for it.
+#[derive(Clone, Debug)]
+pub struct TowerUpTo(pub u32);
+
+impl<Res, E> Policy<Request<Body>, Res, E> for TowerUpTo {
+    type Future = Ready<()>;
+
+    fn retry(
+        &mut self,
+        _: &mut Request<Body>,
+        result: &mut Result<Res, E>,
+    ) -> Option<Self::Future> {
+        match result {
+            Err(_) if self.0 > 0 => {
+                self.0 -= 1;
+                Some(ready(()))
+            }
+            _ => None,
+        }
+    }
+
+    fn clone_request(&mut self, request: &Request<Body>) -> Option<Request<Body>> {
+        request.clone_request()
+    }
+}
+
+/// Drives a service through one call whose futures are ready at once.
+pub fn call_now<S, Req>(service: &mut S, request: Req) -> Result<S::Response, S::Error>
+where
+    S: Service<Req>,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    match service.poll_ready(&mut cx) {
+        Poll::Ready(Ok(())) => {}
+        Poll::Ready(Err(error)) => return Err(error),
+        Poll::Pending => panic!("the service was not ready at once"),
+    }
+    poll_now(service.call(request))
+}
+
+/// Polls a future once; it must be ready.
+pub fn poll_now<F: Future>(future: F) -> F::Output {
+    let mut cx = Context::from_waker(Waker::noop());
+    match pin!(future).poll(&mut cx) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("the future was not ready at once"),
+    }
+}

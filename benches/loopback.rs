@@ -1,0 +1,115 @@
+//! Full round trips of a `hyper_util` Client to a hyper server on
+//! 127.0.0.1, with and without the layer: one request at a time, and 64 in
+//! flight. Nothing fails, so the layer should cost next to nothing.
+//!
+//! ```text
+//! cargo bench --bench loopback
+//! ```
+
+mod common;
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use futures_util::future::join_all;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tower::{Service, ServiceExt};
+use tower_conn_retry::{Retry, RetryPolicy};
+
+use common::{realistic_request, Body};
+
+const IN_FLIGHT: usize = 64;
+
+async fn start_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let echo = service_fn(|request: Request<Incoming>| async move {
+                    let body = request.into_body().collect().await?.to_bytes();
+                    Ok::<_, hyper::Error>(Response::new(Full::new(body)))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), echo)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+fn request_to(addr: SocketAddr) -> Request<Body> {
+    let mut request = realistic_request();
+    *request.uri_mut() = format!("http://{addr}/v1/orders?customer=4711&expand=items")
+        .parse()
+        .unwrap();
+    request
+}
+
+async fn round_trip<S>(mut service: S, request: Request<Body>) -> Bytes
+where
+    S: Service<Request<Body>, Response = Response<Incoming>>,
+    S::Error: std::fmt::Debug,
+{
+    let response = service.ready().await.unwrap().call(request).await.unwrap();
+    response.into_body().collect().await.unwrap().to_bytes()
+}
+
+fn loopback(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = runtime.block_on(start_server());
+    let bare = runtime.block_on(async {
+        Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(IN_FLIGHT)
+            .build_http::<Body>()
+    });
+    let layered = Retry::new(bare.clone(), RetryPolicy::default());
+
+    let mut group = c.benchmark_group("loopback/sequential");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("bare", |b| {
+        b.to_async(&runtime)
+            .iter(|| round_trip(bare.clone(), request_to(addr)))
+    });
+    group.bench_function("tower_conn_retry", |b| {
+        b.to_async(&runtime)
+            .iter(|| round_trip(layered.clone(), request_to(addr)))
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("loopback/in_flight_64");
+    group.throughput(Throughput::Elements(IN_FLIGHT as u64));
+    group.bench_function("bare", |b| {
+        b.to_async(&runtime).iter(|| {
+            join_all(
+                (0..IN_FLIGHT).map(|_| tokio::spawn(round_trip(bare.clone(), request_to(addr)))),
+            )
+        })
+    });
+    group.bench_function("tower_conn_retry", |b| {
+        b.to_async(&runtime).iter(|| {
+            join_all(
+                (0..IN_FLIGHT).map(|_| tokio::spawn(round_trip(layered.clone(), request_to(addr)))),
+            )
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, loopback);
+criterion_main!(benches);
