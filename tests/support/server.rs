@@ -140,3 +140,159 @@ async fn read_head_then_reset(mut stream: TcpStream, requests: Requests) {
     let _ = stream.set_zero_linger();
     drop(stream);
 }
+
+/// Reads one whole request (head, then a `content-length` body), returning
+/// its method and `x-request-id`, or `None` if the peer went away first.
+pub async fn read_request(stream: &mut TcpStream) -> Option<(Method, Option<String>)> {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        if data.len() > 64 * 1024 {
+            return None;
+        }
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).to_string();
+    let method = Method::from_bytes(head.split(' ').next()?.as_bytes()).ok()?;
+    let header = |name: &str| {
+        head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_string())
+        })
+    };
+    let body_len: usize = header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    while data.len() < head_end + body_len {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some((method, header("x-request-id")))
+}
+
+/// A raw TCP server: each accepted connection is handed to `handle`.
+pub async fn serve_raw<F, Fut>(handle: F) -> SocketAddr
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(handle(stream));
+        }
+    });
+    addr
+}
+
+/// Resets the connection (SO_LINGER 0) as soon as the request's first bytes
+/// arrive, without reading them: the server never sees the request.
+/// Counts the connections so reset.
+pub async fn reset_on_accept() -> (SocketAddr, Requests) {
+    let connections = Requests::default();
+    let recorded = connections.clone();
+    let addr = serve_raw(move |stream: TcpStream| {
+        let recorded = recorded.clone();
+        async move {
+            // Wait until the request was written, so the client cannot
+            // mistake the reset for a connection closed before sending.
+            let mut first = [0u8; 16];
+            let Ok(n) = stream.peek(&mut first).await else {
+                return;
+            };
+            let method = first[..n].split(|&b| b == b' ').next().unwrap_or_default();
+            if let Ok(method) = Method::from_bytes(method) {
+                recorded.record(method, Bytes::new());
+            }
+            let _ = stream.set_zero_linger();
+        }
+    })
+    .await;
+    (addr, connections)
+}
+
+/// Reads each whole request, records it, and closes the connection in an
+/// orderly way (FIN) without answering.
+pub async fn close_after_reading_request() -> (SocketAddr, Requests) {
+    let requests = Requests::default();
+    let recorded = requests.clone();
+    let addr = serve_raw(move |mut stream: TcpStream| {
+        let recorded = recorded.clone();
+        async move {
+            if let Some((method, _)) = read_request(&mut stream).await {
+                recorded.record(method, Bytes::new());
+            }
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut stream).await;
+        }
+    })
+    .await;
+    (addr, requests)
+}
+
+/// Answers each request with a head promising 100 body bytes, sends 10,
+/// and closes.
+pub async fn close_mid_response_body() -> (SocketAddr, Requests) {
+    let requests = Requests::default();
+    let recorded = requests.clone();
+    let addr = serve_raw(move |mut stream: TcpStream| {
+        let recorded = recorded.clone();
+        async move {
+            use tokio::io::AsyncWriteExt;
+            if let Some((method, _)) = read_request(&mut stream).await {
+                recorded.record(method, Bytes::new());
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789")
+                    .await;
+                let _ = stream.shutdown().await;
+            }
+        }
+    })
+    .await;
+    (addr, requests)
+}
+
+/// A loopback listener that never accepts, its accept queue filled, so a
+/// further connection attempt hangs (Linux drops the SYN of a full queue).
+/// Keep the returned value alive for as long as the address must hang.
+pub struct FullBacklog {
+    pub addr: SocketAddr,
+    _listener: TcpListener,
+    _fillers: Vec<std::net::TcpStream>,
+}
+
+pub async fn full_backlog() -> FullBacklog {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fillers = tokio::task::spawn_blocking(move || {
+        let mut fillers = Vec::new();
+        // Connect until one attempt hangs: the queue is full from then on.
+        for _ in 0..8 {
+            match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                Ok(stream) => fillers.push(stream),
+                Err(_) => break,
+            }
+        }
+        fillers
+    })
+    .await
+    .unwrap();
+    FullBacklog {
+        addr,
+        _listener: listener,
+        _fillers: fillers,
+    }
+}
