@@ -9,6 +9,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -80,35 +81,90 @@ fn loopback(c: &mut Criterion) {
     });
     let layered = Retry::new(bare.clone(), RetryPolicy::default());
 
+    // Paired: every timed round trip of one variant is followed by an
+    // untimed one of the other, so both see the same load, the same pool and
+    // the same drift of a shared machine; only the order within a pair
+    // differs.
     let mut group = c.benchmark_group("loopback/sequential");
     group.throughput(Throughput::Elements(1));
     group.bench_function("bare", |b| {
-        b.to_async(&runtime)
-            .iter(|| round_trip(bare.clone(), request_to(addr)))
+        b.to_async(&runtime).iter_custom(|iters| {
+            let (bare, layered) = (bare.clone(), layered.clone());
+            async move {
+                let mut timed = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    round_trip(bare.clone(), request_to(addr)).await;
+                    timed += start.elapsed();
+                    round_trip(layered.clone(), request_to(addr)).await;
+                }
+                timed
+            }
+        })
     });
     group.bench_function("tower_conn_retry", |b| {
-        b.to_async(&runtime)
-            .iter(|| round_trip(layered.clone(), request_to(addr)))
+        b.to_async(&runtime).iter_custom(|iters| {
+            let (bare, layered) = (bare.clone(), layered.clone());
+            async move {
+                let mut timed = Duration::ZERO;
+                for _ in 0..iters {
+                    round_trip(bare.clone(), request_to(addr)).await;
+                    let start = Instant::now();
+                    round_trip(layered.clone(), request_to(addr)).await;
+                    timed += start.elapsed();
+                }
+                timed
+            }
+        })
     });
     group.finish();
 
     let mut group = c.benchmark_group("loopback/in_flight_64");
     group.throughput(Throughput::Elements(IN_FLIGHT as u64));
     group.bench_function("bare", |b| {
-        b.to_async(&runtime).iter(|| {
-            join_all(
-                (0..IN_FLIGHT).map(|_| tokio::spawn(round_trip(bare.clone(), request_to(addr)))),
-            )
+        b.to_async(&runtime).iter_custom(|iters| {
+            let (bare, layered) = (bare.clone(), layered.clone());
+            async move {
+                let mut timed = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    in_flight(&bare, addr).await;
+                    timed += start.elapsed();
+                    in_flight(&layered, addr).await;
+                }
+                timed
+            }
         })
     });
     group.bench_function("tower_conn_retry", |b| {
-        b.to_async(&runtime).iter(|| {
-            join_all(
-                (0..IN_FLIGHT).map(|_| tokio::spawn(round_trip(layered.clone(), request_to(addr)))),
-            )
+        b.to_async(&runtime).iter_custom(|iters| {
+            let (bare, layered) = (bare.clone(), layered.clone());
+            async move {
+                let mut timed = Duration::ZERO;
+                for _ in 0..iters {
+                    in_flight(&bare, addr).await;
+                    let start = Instant::now();
+                    in_flight(&layered, addr).await;
+                    timed += start.elapsed();
+                }
+                timed
+            }
         })
     });
     group.finish();
+}
+
+/// `IN_FLIGHT` round trips at once, each on its own task.
+async fn in_flight<S>(service: &S, addr: SocketAddr)
+where
+    S: Service<Request<Body>, Response = Response<Incoming>> + Clone + Send + 'static,
+    S::Error: std::fmt::Debug,
+    S::Future: Send,
+{
+    let tasks = (0..IN_FLIGHT).map(|_| tokio::spawn(round_trip(service.clone(), request_to(addr))));
+    for result in join_all(tasks).await {
+        result.expect("a round trip panicked");
+    }
 }
 
 criterion_group!(benches, loopback);

@@ -50,7 +50,8 @@ pub enum Jitter {
 /// Exponential backoff settings: `base * factor^n`, capped at `max_delay`,
 /// with a [`Jitter`].
 ///
-/// `Backoff` is a plain value: it is checked when
+/// Durations are kept in nanoseconds and saturate at `u64::MAX` ns (about
+/// 584 years). `Backoff` is a plain value: it is checked when
 /// [`RetryPolicyBuilder::build`](crate::RetryPolicyBuilder::build) runs, so
 /// an invalid value is a [`ConfigError`](crate::ConfigError), never a panic.
 /// Its arithmetic saturates: no attempt number, up to `u32::MAX`, overflows.
@@ -77,9 +78,11 @@ pub enum Jitter {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Backoff {
-    pub(crate) base: Duration,
+    // Nanoseconds, converted once here rather than on every pause;
+    // durations past `u64::MAX` ns (about 584 years) saturate.
+    base_ns: u64,
     pub(crate) factor: f64,
-    pub(crate) max_delay: Duration,
+    max_delay_ns: u64,
     pub(crate) jitter: Jitter,
 }
 
@@ -93,16 +96,16 @@ impl Backoff {
     /// Exponential backoff starting at `base`, with `factor` 2, `max_delay`
     /// 10 s (or `base`, if that is larger) and [`Jitter::Full`].
     pub const fn exponential(base: Duration) -> Self {
-        let ten_seconds = Duration::from_secs(10);
-        let max_delay = if base.as_nanos() > ten_seconds.as_nanos() {
-            base
-        } else {
-            ten_seconds
-        };
+        let base_ns = saturating_nanos(base);
+        let ten_seconds_ns = 10_000_000_000;
         Self {
-            base,
+            base_ns,
             factor: 2.0,
-            max_delay,
+            max_delay_ns: if base_ns > ten_seconds_ns {
+                base_ns
+            } else {
+                ten_seconds_ns
+            },
             jitter: Jitter::Full,
         }
     }
@@ -114,9 +117,9 @@ impl Backoff {
     /// production policies want [`Backoff::exponential`].
     pub const fn none() -> Self {
         Self {
-            base: Duration::ZERO,
+            base_ns: 0,
             factor: 1.0,
-            max_delay: Duration::ZERO,
+            max_delay_ns: 0,
             jitter: Jitter::None,
         }
     }
@@ -129,7 +132,7 @@ impl Backoff {
 
     /// Sets the cap on any single pause (default 10 s; at least `base`).
     pub const fn max_delay(mut self, max_delay: Duration) -> Self {
-        self.max_delay = max_delay;
+        self.max_delay_ns = saturating_nanos(max_delay);
         self
     }
 
@@ -141,7 +144,7 @@ impl Backoff {
 
     /// The first, smallest un-jittered pause.
     pub const fn base(&self) -> Duration {
-        self.base
+        Duration::from_nanos(self.base_ns)
     }
 
     /// The growth factor between pauses.
@@ -151,7 +154,7 @@ impl Backoff {
 
     /// The cap on any single pause.
     pub const fn cap(&self) -> Duration {
-        self.max_delay
+        Duration::from_nanos(self.max_delay_ns)
     }
 
     /// The [`Jitter`] kind.
@@ -161,7 +164,7 @@ impl Backoff {
 
     /// True for [`Backoff::none`]: every pause is zero.
     pub(crate) fn is_none(&self) -> bool {
-        self.max_delay.is_zero()
+        self.max_delay_ns == 0
     }
 
     /// The pause before retry number `retry` (from 0), given the previous
@@ -183,7 +186,7 @@ impl Backoff {
     /// assert_eq!(backoff.delay(u32::MAX, Duration::ZERO, &mut rng), Duration::from_secs(1));
     /// ```
     pub fn delay<R: Rng + ?Sized>(&self, retry: u32, previous: Duration, rng: &mut R) -> Duration {
-        let cap = saturating_nanos(self.max_delay);
+        let cap = self.max_delay_ns;
         let nanos = match self.jitter {
             Jitter::None => self.ceiling(retry, cap),
             Jitter::Full => rng.random_range(0..=self.ceiling(retry, cap)),
@@ -194,7 +197,7 @@ impl Backoff {
                 half + rng.random_range(0..=t - half)
             }
             Jitter::Decorrelated => {
-                let base = saturating_nanos(self.base).min(cap);
+                let base = self.base_ns.min(cap);
                 let upper = saturating_nanos(previous)
                     .saturating_mul(3)
                     .clamp(base, cap);
@@ -212,7 +215,7 @@ impl Backoff {
         Delays {
             backoff: self,
             retry: 0,
-            previous: self.base,
+            previous: self.base(),
             rng,
         }
     }
@@ -223,7 +226,7 @@ impl Backoff {
         // factor >= 1 is checked by the builder. f64 -> u64 `as` saturates,
         // and NaN cannot arise from a finite base and a finite factor >= 1.
         let exponent = retry.min(i32::MAX as u32) as i32;
-        let grown = saturating_nanos(self.base) as f64 * self.factor.powi(exponent);
+        let grown = self.base_ns as f64 * self.factor.powi(exponent);
         if grown >= cap as f64 {
             cap
         } else {
@@ -233,8 +236,13 @@ impl Backoff {
 }
 
 /// A duration in nanoseconds, saturating at `u64::MAX` (about 584 years).
-fn saturating_nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+const fn saturating_nanos(duration: Duration) -> u64 {
+    let nanos = duration.as_nanos();
+    if nanos > u64::MAX as u128 {
+        u64::MAX
+    } else {
+        nanos as u64
+    }
 }
 
 /// Iterator over the pauses of a [`Backoff`], made by [`Backoff::delays`].

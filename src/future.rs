@@ -149,7 +149,7 @@ impl<Req, C> Retries<Req, C> {
             _ => None,
         };
         Self {
-            previous: policy.backoff.base,
+            previous: policy.backoff.base(),
             policy,
             copy,
             idempotent,

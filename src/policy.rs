@@ -187,18 +187,18 @@ impl<C> RetryPolicyBuilder<C> {
                 "must be a finite number of at least 1",
             ));
         }
-        if backoff.base.is_zero() && !backoff.is_none() {
+        if backoff.base().is_zero() && !backoff.is_none() {
             return Err(ConfigError::new(
                 "backoff.base",
-                format_args!("{:?}", backoff.base),
+                format_args!("{:?}", backoff.base()),
                 "must be greater than zero (Backoff::none() retries without pausing)",
             ));
         }
-        if backoff.max_delay < backoff.base {
+        if backoff.cap() < backoff.base() {
             return Err(ConfigError::new(
                 "backoff.max_delay",
-                format_args!("{:?}", backoff.max_delay),
-                format_args!("must be at least backoff.base ({:?})", backoff.base),
+                format_args!("{:?}", backoff.cap()),
+                format_args!("must be at least backoff.base ({:?})", backoff.base()),
             ));
         }
         if let Some(max_elapsed) = self.policy.max_elapsed {

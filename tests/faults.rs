@@ -240,7 +240,11 @@ async fn a_close_mid_response_body_surfaces_in_the_body_and_is_not_resent() {
     let body = response.into_body().collect().await;
 
     let error = body.expect_err("a body cut short must not read as complete");
-    assert_eq!(ErrorClass::of(&error), ErrorClass::ConnectionLost, "{error:?}");
+    assert_eq!(
+        ErrorClass::of(&error),
+        ErrorClass::ConnectionLost,
+        "{error:?}"
+    );
     assert_eq!(attempts.load(Ordering::SeqCst), 1);
     assert_eq!(
         requests.count(&Method::GET),

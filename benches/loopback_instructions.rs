@@ -1,0 +1,92 @@
+//! Instruction counts of loopback round trips, for callgrind, which counts
+//! repeatably where wall-clock time on a shared machine does not:
+//!
+//! ```text
+//! cargo bench --no-run --bench loopback_instructions
+//! valgrind --tool=callgrind target/release/deps/loopback_instructions-* bare
+//! valgrind --tool=callgrind target/release/deps/loopback_instructions-* layered
+//! ```
+//!
+//! Server and client share one current-thread runtime, so the count does
+//! not depend on thread scheduling. Without an argument (as under
+//! `cargo bench`) it runs both variants once and prints nothing.
+
+mod common;
+
+use bytes::Bytes;
+use futures_util::stream::{self, StreamExt};
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tower::{Service, ServiceExt};
+use tower_conn_retry::{Retry, RetryPolicy};
+
+use common::{realistic_request, Body};
+
+const REQUESTS: usize = 2_000;
+const IN_FLIGHT: usize = 64;
+
+async fn run<S>(service: S, addr: std::net::SocketAddr)
+where
+    S: Service<Request<Body>, Response = Response<Incoming>> + Clone,
+    S::Error: std::fmt::Debug,
+{
+    stream::iter(0..REQUESTS)
+        .map(|_| {
+            let mut request = realistic_request();
+            *request.uri_mut() = format!("http://{addr}/v1/orders?customer=4711")
+                .parse()
+                .unwrap();
+            let service = service.clone();
+            async move {
+                let response = service.oneshot(request).await.unwrap();
+                response.into_body().collect().await.unwrap();
+            }
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .collect::<()>()
+        .await;
+}
+
+fn main() {
+    let variant = std::env::args().nth(1).unwrap_or_default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let echo = service_fn(|request: Request<Incoming>| async move {
+                        let body = request.into_body().collect().await?.to_bytes();
+                        Ok::<_, hyper::Error>(Response::new(Full::<Bytes>::new(body)))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), echo)
+                        .await;
+                });
+            }
+        });
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(IN_FLIGHT)
+            .build_http::<Body>();
+        let layered = Retry::new(client.clone(), RetryPolicy::default());
+        // Warm the pool, so both variants reuse the same connections.
+        run(client.clone(), addr).await;
+        match variant.as_str() {
+            "bare" => run(client, addr).await,
+            "layered" => run(layered, addr).await,
+            _ => {
+                run(client, addr).await;
+                run(layered, addr).await;
+            }
+        }
+    });
+}
