@@ -17,15 +17,14 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::dns::Name;
-use hyper_util::client::legacy::connect::{Connect, HttpConnector};
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::{Client, Error as ClientError};
 use hyper_util::rt::TokioExecutor;
-use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
-use tower_conn_retry::{Backoff, ErrorClass, Jitter, Retry, RetryLayer, RetryPolicy};
+use tower::{service_fn, Service, ServiceExt};
+use tower_conn_retry::{Backoff, ErrorClass, Jitter, Retry, RetryPolicy};
 
+use support::client::{http_client, layered, Body};
 use support::server;
-
-type Body = Full<Bytes>;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -42,52 +41,6 @@ fn policy(max_retries: u32, base: Duration) -> RetryPolicy {
         )
         .build()
         .unwrap()
-}
-
-/// Counts the attempts that reach the inner service.
-#[derive(Clone)]
-struct Counted<S> {
-    inner: S,
-    attempts: Arc<AtomicUsize>,
-}
-
-impl<S: Service<Request<Body>>> Service<Request<Body>> for Counted<S> {
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<Body>) -> S::Future {
-        self.attempts.fetch_add(1, Ordering::SeqCst);
-        self.inner.call(request)
-    }
-}
-
-/// The layered client, and a count of the attempts that reached the inner
-/// client.
-fn layered<C>(
-    client: Client<C, Body>,
-    policy: RetryPolicy,
-) -> (Retry<Counted<Client<C, Body>>>, Arc<AtomicUsize>)
-where
-    C: Connect + Clone + Send + Sync + 'static,
-{
-    let attempts = Arc::new(AtomicUsize::new(0));
-    let counted = Counted {
-        inner: client,
-        attempts: attempts.clone(),
-    };
-    let service = ServiceBuilder::new()
-        .layer(RetryLayer::new(policy))
-        .service(counted);
-    (service, attempts)
-}
-
-fn http_client() -> Client<HttpConnector, Body> {
-    Client::builder(TokioExecutor::new()).build_http()
 }
 
 fn request(method: Method, addr: SocketAddr) -> Request<Body> {

@@ -2,6 +2,7 @@
 //! `tracing` capture.
 #![allow(dead_code)]
 
+pub mod client;
 pub mod events;
 pub mod mock;
 pub mod server;

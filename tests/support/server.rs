@@ -296,3 +296,79 @@ pub async fn full_backlog() -> FullBacklog {
         _fillers: fillers,
     }
 }
+
+/// What the flaky server did, by request id.
+#[derive(Clone, Debug, Default)]
+pub struct Handled {
+    /// How often each request id was read by the server (answered or not).
+    pub seen: Arc<Mutex<std::collections::HashMap<String, usize>>>,
+    pub resets_before_reading: Arc<std::sync::atomic::AtomicUsize>,
+    pub resets_after_reading: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Handled {
+    fn saw(&self, id: Option<String>) {
+        *self
+            .seen
+            .lock()
+            .unwrap()
+            .entry(id.unwrap_or_default())
+            .or_default() += 1;
+    }
+
+    pub fn times_seen(&self, id: &str) -> usize {
+        self.seen.lock().unwrap().get(id).copied().unwrap_or(0)
+    }
+}
+
+/// A server that, for each connection, draws from a seeded generator:
+/// with probability `p_before` it resets (SO_LINGER 0) once the request
+/// arrived but before reading it; with `p_after` it reads the whole request
+/// (so the server has seen it) and then resets; otherwise hyper answers 200
+/// and closes the connection. Every request id the server read is counted.
+pub async fn flaky(seed: u64, p_before: f64, p_after: f64) -> (SocketAddr, Handled) {
+    use rand::{Rng, SeedableRng};
+    use std::sync::atomic::Ordering;
+    let rng = Arc::new(Mutex::new(rand::rngs::SmallRng::seed_from_u64(seed)));
+    let handled = Handled::default();
+    let recorded = handled.clone();
+    let addr = serve_raw(move |mut stream: TcpStream| {
+        let handled = recorded.clone();
+        let draw: f64 = rng.lock().unwrap().random();
+        async move {
+            if draw < p_before {
+                let mut first = [0u8; 1];
+                if stream.peek(&mut first).await.is_ok() {
+                    handled.resets_before_reading.fetch_add(1, Ordering::SeqCst);
+                    let _ = stream.set_zero_linger();
+                }
+            } else if draw < p_before + p_after {
+                if let Some((_, id)) = read_request(&mut stream).await {
+                    handled.saw(id);
+                    handled.resets_after_reading.fetch_add(1, Ordering::SeqCst);
+                    let _ = stream.set_zero_linger();
+                }
+            } else {
+                let service = service_fn(move |request: Request<Incoming>| {
+                    let handled = handled.clone();
+                    async move {
+                        let id = request
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string);
+                        let _ = request.into_body().collect().await;
+                        handled.saw(id);
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(false)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            }
+        }
+    })
+    .await;
+    (addr, handled)
+}
