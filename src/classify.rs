@@ -224,6 +224,30 @@ impl Classify<Box<dyn StdError + Send + Sync>> for DefaultClassifier {
     }
 }
 
+/// The classifier for a layer around a connector (a `Service<Uri>` such as
+/// `HttpConnector`): every error is [`ErrorClass::Connect`].
+///
+/// A connector only makes connections, so whatever it returns (refused,
+/// DNS failure, connect timeout, a failed TLS handshake) happened before any
+/// byte of any request was written: retrying is safe for every method. It
+/// is implemented for every error type, because hyper-util's connector error
+/// cannot be named outside hyper-util.
+///
+/// ```
+/// use tower_conn_retry::{Classify, ConnectorClassifier, ErrorClass};
+///
+/// let error = std::io::Error::other("dns error");
+/// assert_eq!(ConnectorClassifier.classify(&error), ErrorClass::Connect);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnectorClassifier;
+
+impl<E: ?Sized> Classify<E> for ConnectorClassifier {
+    fn classify(&self, _: &E) -> ErrorClass {
+        ErrorClass::Connect
+    }
+}
+
 /// Whether a method is idempotent (RFC 9110, section 9.2.2): GET, HEAD,
 /// OPTIONS, TRACE, PUT and DELETE.
 ///

@@ -224,6 +224,17 @@ impl<Req, C> Retries<Req, C> {
             );
             return Err(error);
         };
+        if let Some(budget) = &policy.budget {
+            if !budget.withdraw() {
+                tracing::warn!(
+                    attempts,
+                    class = class.as_str(),
+                    error = ?error,
+                    "connection failure; the retry budget is spent, not retried"
+                );
+                return Err(error);
+            }
+        }
         tracing::debug!(
             attempt = attempts + 1,
             class = class.as_str(),

@@ -47,18 +47,56 @@
 //! # }
 //! ```
 //!
+//! # Where to put the layer
+//!
+//! - **Around the client** (above): every request is copied once (a `Clone`
+//!   body is needed), and both a failed connect and a connection lost under
+//!   an idempotent request are retried.
+//! - **Around the connector**: the client retries only establishing a
+//!   connection. No request is ever copied, so streaming bodies just work,
+//!   and a request on a pooled connection never touches the layer at all.
+//!   Use [`ConnectorClassifier`]: at the connector nothing has been sent, so
+//!   every error is a connect failure. It serves wherever a
+//!   `Service<Uri>` connector is accepted.
+//!
+//! ```no_run
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//! use hyper_util::client::legacy::{connect::HttpConnector, Client};
+//! use hyper_util::rt::TokioExecutor;
+//! use tower::ServiceBuilder;
+//! use tower_conn_retry::{ConnectorClassifier, RetryLayer, RetryPolicy};
+//!
+//! let policy = RetryPolicy::builder()
+//!     .classifier(ConnectorClassifier)
+//!     .build()
+//!     .unwrap();
+//! let connector = ServiceBuilder::new()
+//!     .layer(RetryLayer::new(policy))
+//!     .service(HttpConnector::new());
+//! let client = Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(connector);
+//! # let _ = client;
+//! ```
+//!
+//! reqwest's `connector_layer` hands its layers a request type that is
+//! neither `Clone` nor constructible outside reqwest (`Unnameable`, in
+//! reqwest's `connect.rs`), so no layer there can send it again: this crate
+//! cannot retry inside reqwest.
+//!
 //! # Limits
 //!
 //! A [`RetryPolicy`] bounds retrying by a number of retries, an optional
-//! deadline measured from the first attempt, and a [`Backoff`] whose pauses
-//! grow exponentially up to a cap, with a [`Jitter`]. Invalid settings are a
-//! [`ConfigError`] from [`RetryPolicyBuilder::build`], never a panic.
+//! deadline measured from the first attempt, a [`Backoff`] whose pauses grow
+//! exponentially up to a cap, with a [`Jitter`], and an optional
+//! [`RetryBudget`] that caps the extra load retries add, shared by every
+//! clone of the layer. Invalid settings are a [`ConfigError`] from
+//! [`RetryPolicyBuilder::build`], never a panic.
 //!
 //! # Tracing
 //!
 //! A `debug` event for each retry (attempt, error class, the error, the
-//! pause in ms), a `warn` event when retries are spent, and nothing on the
-//! happy path.
+//! pause in ms), a `warn` event when retries are spent or the budget refuses
+//! one, and nothing on the happy path.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -70,6 +108,7 @@
 )]
 
 mod backoff;
+mod budget;
 mod classify;
 pub mod future;
 mod layer;
@@ -78,7 +117,8 @@ mod request;
 mod service;
 
 pub use backoff::{Backoff, Delays, Jitter};
-pub use classify::{is_idempotent, Classify, DefaultClassifier, ErrorClass};
+pub use budget::RetryBudget;
+pub use classify::{is_idempotent, Classify, ConnectorClassifier, DefaultClassifier, ErrorClass};
 pub use future::ResponseFuture;
 pub use layer::RetryLayer;
 pub use policy::{ConfigError, RetryPolicy, RetryPolicyBuilder};

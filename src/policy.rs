@@ -9,6 +9,7 @@ use std::time::Duration;
 use rand::RngCore;
 
 use crate::backoff::Backoff;
+use crate::budget::{BudgetState, RetryBudget};
 use crate::classify::DefaultClassifier;
 
 /// When and how often a failed request is sent again.
@@ -48,6 +49,8 @@ pub struct RetryPolicy<C = DefaultClassifier> {
     pub(crate) max_elapsed: Option<Duration>,
     pub(crate) classifier: C,
     pub(crate) seed: Option<JitterSeed>,
+    // Shared by every clone of the policy, so by every clone of the layer.
+    pub(crate) budget: Option<Arc<BudgetState>>,
 }
 
 impl Default for RetryPolicy {
@@ -58,6 +61,7 @@ impl Default for RetryPolicy {
             max_elapsed: None,
             classifier: DefaultClassifier,
             seed: None,
+            budget: None,
         }
     }
 }
@@ -67,6 +71,7 @@ impl RetryPolicy {
     pub fn builder() -> RetryPolicyBuilder {
         RetryPolicyBuilder {
             policy: RetryPolicy::default(),
+            budget: None,
         }
     }
 }
@@ -93,6 +98,11 @@ impl<C> RetryPolicy<C> {
         &self.classifier
     }
 
+    /// Whether retries are limited by a [`RetryBudget`].
+    pub fn has_budget(&self) -> bool {
+        self.budget.is_some()
+    }
+
     /// A fresh seed for one request's jitter generator.
     pub(crate) fn jitter_seed(&self) -> u64 {
         match &self.seed {
@@ -106,6 +116,7 @@ impl<C> RetryPolicy<C> {
 #[derive(Clone, Debug)]
 pub struct RetryPolicyBuilder<C = DefaultClassifier> {
     policy: RetryPolicy<C>,
+    budget: Option<RetryBudget>,
 }
 
 impl<C> RetryPolicyBuilder<C> {
@@ -140,6 +151,14 @@ impl<C> RetryPolicyBuilder<C> {
         self
     }
 
+    /// Limits retries by a [`RetryBudget`] (default: no budget), shared by
+    /// every clone of the built policy and of a layer made from it. A retry
+    /// the budget refuses returns the error at once.
+    pub fn budget(mut self, budget: RetryBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
     /// Replaces the classifier: any `Fn(&E) -> ErrorClass`, or a type
     /// implementing [`Classify`](crate::Classify).
     pub fn classifier<C2>(self, classifier: C2) -> RetryPolicyBuilder<C2> {
@@ -149,6 +168,7 @@ impl<C> RetryPolicyBuilder<C> {
             max_elapsed,
             classifier: _,
             seed,
+            budget,
         } = self.policy;
         RetryPolicyBuilder {
             policy: RetryPolicy {
@@ -157,7 +177,9 @@ impl<C> RetryPolicyBuilder<C> {
                 max_elapsed,
                 classifier,
                 seed,
+                budget,
             },
+            budget: self.budget,
         }
     }
 
@@ -178,7 +200,7 @@ impl<C> RetryPolicyBuilder<C> {
     ///     "invalid retry policy: backoff.factor is 0.5, but must be a finite number of at least 1"
     /// );
     /// ```
-    pub fn build(self) -> Result<RetryPolicy<C>, ConfigError> {
+    pub fn build(mut self) -> Result<RetryPolicy<C>, ConfigError> {
         let backoff = &self.policy.backoff;
         if !(backoff.factor.is_finite() && backoff.factor >= 1.0) {
             return Err(ConfigError::new(
@@ -209,6 +231,23 @@ impl<C> RetryPolicyBuilder<C> {
                     "must be greater than zero (max_retries(0) turns retrying off)",
                 ));
             }
+        }
+        if let Some(budget) = self.budget {
+            if !(0.0..=10.0).contains(&budget.ratio) {
+                return Err(ConfigError::new(
+                    "budget.ratio",
+                    budget.ratio,
+                    "must be between 0 and 10 (0% to 1000% of requests)",
+                ));
+            }
+            if budget.window.is_zero() {
+                return Err(ConfigError::new(
+                    "budget.window",
+                    "0ns",
+                    "must be greater than zero",
+                ));
+            }
+            self.policy.budget = Some(Arc::new(BudgetState::new(budget)));
         }
         Ok(self.policy)
     }
@@ -344,6 +383,28 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(err.field(), "max_elapsed");
+    }
+
+    #[test]
+    fn budget_ratios_outside_zero_to_ten_and_empty_windows_are_rejected() {
+        for ratio in [-0.1, 10.01, f64::NAN, f64::INFINITY] {
+            let err = RetryPolicy::builder()
+                .budget(RetryBudget::default().ratio(ratio))
+                .build()
+                .unwrap_err();
+            assert_eq!(err.field(), "budget.ratio", "{ratio}");
+        }
+        let err = RetryPolicy::builder()
+            .budget(RetryBudget::default().window(Duration::ZERO))
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "budget.window");
+        for ratio in [0.0, 0.2, 10.0] {
+            let policy = RetryPolicy::builder()
+                .budget(RetryBudget::default().ratio(ratio))
+                .build();
+            assert!(policy.unwrap().has_budget());
+        }
     }
 
     #[test]

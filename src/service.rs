@@ -134,6 +134,9 @@ where
         // tower's Buffer do.)
         let fresh = self.service.clone();
         let mut ready = std::mem::replace(&mut self.service, fresh);
+        if let Some(budget) = &self.policy.budget {
+            budget.deposit();
+        }
         let (copy, idempotent) = if self.policy.max_retries > 0 {
             (request.clone_request(), request.is_idempotent())
         } else {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use http::{Method, Request};
 use tower::{Service, ServiceExt};
-use tower_conn_retry::{Backoff, Jitter, Retry, RetryPolicy};
+use tower_conn_retry::{Backoff, Jitter, Retry, RetryBudget, RetryPolicy};
 
 use support::events::Events;
 use support::mock::{Mock, Outcome};
@@ -85,4 +85,23 @@ async fn a_lost_post_logs_why_it_is_not_retried() {
     assert_eq!(debug.len(), 1, "{debug:?}");
     assert!(debug[0].has("not idempotent"), "{:?}", debug[0]);
     assert!(events.at(tracing::Level::WARN).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_refused_by_the_budget_logs_a_warning() {
+    let (events, _guard) = Events::capture();
+    let policy = RetryPolicy::builder()
+        .backoff(Backoff::none())
+        .budget(RetryBudget::default().ratio(0.0).min_per_second(0))
+        .build()
+        .unwrap();
+    let mock = Mock::new([Outcome::Fail(ErrorKind::ConnectionRefused)]);
+    let mut service = Retry::new(mock, policy);
+
+    send(&mut service, request(Method::GET)).await.unwrap_err();
+
+    let warn = events.at(tracing::Level::WARN);
+    assert_eq!(warn.len(), 1, "{warn:?}");
+    assert!(warn[0].has("retry budget"), "{:?}", warn[0]);
+    assert!(events.at(tracing::Level::DEBUG).is_empty());
 }

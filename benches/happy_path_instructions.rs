@@ -1,0 +1,56 @@
+//! Instructions of 100,000 happy-path calls, for callgrind: through the
+//! bare inner service, this layer, and `tower::retry` (the same requests
+//! as `benches/happy_path.rs`):
+//!
+//! ```text
+//! cargo bench --no-run --bench happy_path_instructions
+//! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* bare
+//! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* ours
+//! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* tower
+//! target/release/deps/happy_path_instructions-* size   # the futures' sizes
+//! ```
+//!
+//! Without an argument (as under `cargo bench`) it does nothing.
+
+mod common;
+use common::*;
+fn main() {
+    let which = std::env::args().nth(1).unwrap_or_default();
+    let n = 100_000;
+    if which == "size" {
+        use tower::Service;
+        let mut ours =
+            tower_conn_retry::Retry::new(Immediate, tower_conn_retry::RetryPolicy::default());
+        let mut towers = tower::retry::Retry::new(TowerUpTo(3), Immediate);
+        let f1 = ours.call(realistic_request());
+        let f2 = towers.call(realistic_request());
+        println!(
+            "ours {} tower {}",
+            std::mem::size_of_val(&f1),
+            std::mem::size_of_val(&f2)
+        );
+        return;
+    }
+    match which.as_str() {
+        "ours" => {
+            let mut s =
+                tower_conn_retry::Retry::new(Immediate, tower_conn_retry::RetryPolicy::default());
+            for _ in 0..n {
+                std::hint::black_box(call_now(&mut s, realistic_request()).unwrap());
+            }
+        }
+        "tower" => {
+            let mut s = tower::retry::Retry::new(TowerUpTo(3), Immediate);
+            for _ in 0..n {
+                std::hint::black_box(call_now(&mut s, realistic_request()).unwrap());
+            }
+        }
+        "bare" => {
+            let mut s = Immediate;
+            for _ in 0..n {
+                std::hint::black_box(call_now(&mut s, realistic_request()).unwrap());
+            }
+        }
+        _ => {}
+    }
+}

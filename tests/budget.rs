@@ -1,0 +1,112 @@
+//! The retry budget through the layer: a refused retry returns the error at
+//! once, and every service made from one layer shares one budget.
+
+mod support;
+
+use std::collections::HashSet;
+use std::io::ErrorKind;
+use std::sync::{Arc, Mutex};
+
+use http::{Method, Request};
+use tower::{Layer, Service, ServiceExt};
+use tower_conn_retry::{Backoff, RetryBudget, RetryLayer, RetryPolicy};
+
+use support::mock::{Mock, Outcome};
+
+fn request() -> Request<String> {
+    Request::builder()
+        .method(Method::GET)
+        .uri("http://127.0.0.1/")
+        .body(String::new())
+        .unwrap()
+}
+
+fn policy_with(budget: RetryBudget) -> RetryPolicy {
+    RetryPolicy::builder()
+        .max_retries(3)
+        .backoff(Backoff::none())
+        .budget(budget)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spent_budget_returns_the_error_at_once() {
+    let empty = RetryBudget::default().ratio(0.0).min_per_second(0);
+    let mock = Mock::new([Outcome::Fail(ErrorKind::ConnectionRefused)]);
+    let seen = mock.seen();
+    let mut service = RetryLayer::new(policy_with(empty)).layer(mock);
+
+    let error = service
+        .ready()
+        .await
+        .unwrap()
+        .call(request())
+        .await
+        .unwrap_err();
+
+    assert_eq!(error.kind(), ErrorKind::ConnectionRefused);
+    assert_eq!(seen.lock().unwrap().calls.len(), 1);
+}
+
+/// Refuses the first attempt of each request (told apart by body) and
+/// answers its retry; counts every call.
+/// The bodies seen so far, and the number of calls.
+type Seen = Arc<Mutex<(HashSet<String>, usize)>>;
+
+fn first_attempt_refused() -> (
+    impl Service<Request<String>, Response = http::Response<String>, Error = std::io::Error> + Clone,
+    Seen,
+) {
+    let state = Arc::new(Mutex::new((HashSet::new(), 0)));
+    let seen = state.clone();
+    let service = tower::service_fn(move |request: Request<String>| {
+        let mut state = seen.lock().unwrap();
+        state.1 += 1;
+        let first = state.0.insert(request.body().clone());
+        async move {
+            if first {
+                Err(std::io::Error::from(ErrorKind::ConnectionRefused))
+            } else {
+                Ok(http::Response::new(String::new()))
+            }
+        }
+    });
+    (service, state)
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_service_made_from_one_layer_shares_one_budget() {
+    // Retries may add 10% of the requests: no floor.
+    let layer = RetryLayer::new(policy_with(
+        RetryBudget::default().ratio(0.1).min_per_second(0),
+    ));
+
+    // 100 requests that succeed, through one service...
+    let mut healthy = layer.layer(Mock::new([]));
+    for _ in 0..100 {
+        healthy
+            .ready()
+            .await
+            .unwrap()
+            .call(request())
+            .await
+            .unwrap();
+    }
+    // ...then 20 whose first attempt is refused, through another. The k-th
+    // may retry while the retries so far stay below 10% of the 100 + k
+    // requests: 12 retries (the 11th and 12th fit under 11.1 and 11.2).
+    let (failing, state) = first_attempt_refused();
+    let mut flaky = layer.layer(failing);
+    let mut errors = 0;
+    for k in 0..20 {
+        let mut request = request();
+        *request.body_mut() = format!("request-{k}");
+        if flaky.ready().await.unwrap().call(request).await.is_err() {
+            errors += 1;
+        }
+    }
+
+    assert_eq!(errors, 8);
+    assert_eq!(state.lock().unwrap().1, 20 + 12);
+}

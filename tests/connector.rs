@@ -1,0 +1,111 @@
+//! The second placement: the layer around the connector, so the Client
+//! retries only connection establishment. No request is ever copied, so a
+//! streaming body just works. Loopback only.
+
+mod support;
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream;
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tower::ServiceBuilder;
+use tower_conn_retry::{Backoff, ConnectorClassifier, ErrorClass, Jitter, RetryLayer, RetryPolicy};
+
+use support::server;
+
+type Streaming = StreamBody<stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, Infallible>>>>;
+
+/// A client whose connector retries, and a count of connection attempts.
+fn client_with_retrying_connector(
+    max_retries: u32,
+) -> (
+    Client<impl hyper_util::client::legacy::connect::Connect + Clone, Streaming>,
+    Arc<AtomicUsize>,
+) {
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let counter = attempts.clone();
+    let policy = RetryPolicy::builder()
+        .max_retries(max_retries)
+        .backoff(Backoff::exponential(Duration::from_millis(50)).jitter(Jitter::None))
+        .classifier(ConnectorClassifier)
+        .build()
+        .unwrap();
+    let connector = ServiceBuilder::new()
+        .layer(RetryLayer::new(policy))
+        .map_request(move |uri: Uri| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            uri
+        })
+        .service(HttpConnector::new());
+    let client = Client::builder(TokioExecutor::new()).build(connector);
+    (client, attempts)
+}
+
+/// A body sent in three chunks, which no request-level retry could copy.
+fn streaming_body() -> Streaming {
+    let chunks: Vec<Result<Frame<Bytes>, Infallible>> = ["first,", "second,", "third"]
+        .into_iter()
+        .map(|chunk| Ok(Frame::data(Bytes::from_static(chunk.as_bytes()))))
+        .collect();
+    StreamBody::new(stream::iter(chunks))
+}
+
+#[tokio::test]
+async fn a_streaming_post_reaches_a_late_server_through_a_retrying_connector() {
+    let addr = server::unused_addr();
+    // Pauses of 50, 100, 200 ms: connection attempts at about 0, 50, 150
+    // and 350 ms; the server listens from 200 ms on.
+    let requests = server::serve_ok_after(addr, Duration::from_millis(200));
+    let (client, attempts) = client_with_retrying_connector(10);
+
+    let request = Request::post(format!("http://{addr}/upload"))
+        .body(streaming_body())
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(attempts.load(Ordering::SeqCst), 4);
+    assert_eq!(requests.count(&Method::POST), 1);
+    assert_eq!(
+        requests.bodies(),
+        [Bytes::from_static(b"first,second,third")]
+    );
+    response.into_body().collect().await.unwrap();
+
+    // A pooled connection serves the next request: the connector, and so
+    // the layer, is not involved at all.
+    let request = Request::post(format!("http://{addr}/upload"))
+        .body(streaming_body())
+        .unwrap();
+    client.request(request).await.unwrap();
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        4,
+        "a pooled request connected"
+    );
+    assert_eq!(requests.count(&Method::POST), 2);
+}
+
+#[tokio::test]
+async fn a_dead_port_is_retried_at_the_connector_then_a_connect_error_returned() {
+    let addr = server::unused_addr();
+    let (client, attempts) = client_with_retrying_connector(3);
+
+    let request = Request::post(format!("http://{addr}/upload"))
+        .body(streaming_body())
+        .unwrap();
+    let error = client.request(request).await.unwrap_err();
+
+    assert!(error.is_connect(), "{error:?}");
+    assert_eq!(ErrorClass::of(&error), ErrorClass::Connect);
+    assert_eq!(attempts.load(Ordering::SeqCst), 4);
+}
