@@ -126,7 +126,7 @@ where
 /// allowance, and the copy of the request to send again.
 struct Retries<Req, C> {
     policy: RetryPolicy<C>,
-    // The copy kept for the next attempt, if retrying is possible at all.
+    // The copy kept for the next attempts, if retrying is possible at all.
     copy: Option<Req>,
     // Whether the request may be sent twice, read before it was sent.
     idempotent: bool,
@@ -210,14 +210,10 @@ impl<Req, C> Retries<Req, C> {
                 return Err(error);
             }
         }
-        // The last permitted retry sends the kept copy itself; earlier ones
-        // send a copy of it.
-        let request = if self.done + 1 == policy.max_retries {
-            self.copy.take()
-        } else {
-            self.copy.as_ref().and_then(CloneRequest::clone_request)
-        };
-        let Some(request) = request else {
+        // Every retry asks the kept copy for a fresh copy, so a request that
+        // can no longer be sent again (a replay body past its limit) says so
+        // on the last retry too.
+        let Some(request) = self.copy.as_ref().and_then(CloneRequest::clone_request) else {
             tracing::debug!(
                 error = ?error,
                 "connection failure; the request could not be copied, not retried"

@@ -50,14 +50,15 @@
 //! # Where to put the layer
 //!
 //! - **Around the client** (above): every request is copied once (a `Clone`
-//!   body is needed), and both a failed connect and a connection lost under
-//!   an idempotent request are retried.
+//!   body, or a streaming body wrapped in [`ReplayBody`]), and both a failed
+//!   connect and a connection lost under an idempotent request are retried.
 //! - **Around the connector**: the client retries only establishing a
 //!   connection. No request is ever copied, so streaming bodies just work,
 //!   and a request on a pooled connection never touches the layer at all.
 //!   Use [`ConnectorClassifier`]: at the connector nothing has been sent, so
 //!   every error is a connect failure. It serves wherever a
-//!   `Service<Uri>` connector is accepted.
+//!   `Service<Uri>` connector is accepted: hyper-util's `Client::build`,
+//!   tonic's `Endpoint::connect_with_connector`.
 //!
 //! ```no_run
 //! use bytes::Bytes;
@@ -113,6 +114,7 @@ mod classify;
 pub mod future;
 mod layer;
 mod policy;
+mod replay;
 mod request;
 mod service;
 
@@ -122,6 +124,7 @@ pub use classify::{is_idempotent, Classify, ConnectorClassifier, DefaultClassifi
 pub use future::ResponseFuture;
 pub use layer::RetryLayer;
 pub use policy::{ConfigError, RetryPolicy, RetryPolicyBuilder};
+pub use replay::{ReplayBody, ReplayError};
 pub use request::CloneRequest;
 pub use service::Retry;
 

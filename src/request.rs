@@ -3,6 +3,7 @@
 use http::{Request, Uri};
 
 use crate::classify::is_idempotent;
+use crate::replay::ReplayBody;
 
 /// A request the layer can send again.
 ///
@@ -47,18 +48,36 @@ pub trait CloneRequest: Sized {
 
 impl<B: Clone> CloneRequest for Request<B> {
     fn clone_request(&self) -> Option<Self> {
-        let mut copy = Request::new(self.body().clone());
-        *copy.method_mut() = self.method().clone();
-        *copy.uri_mut() = self.uri().clone();
-        *copy.version_mut() = self.version();
-        *copy.headers_mut() = self.headers().clone();
-        *copy.extensions_mut() = self.extensions().clone();
-        Some(copy)
+        Some(with_body(self, self.body().clone()))
     }
 
     fn is_idempotent(&self) -> bool {
         is_idempotent(self.method())
     }
+}
+
+/// A streaming body wrapped in [`ReplayBody`] can be sent again while its
+/// recording holds everything read so far (see its docs).
+impl<B> CloneRequest for Request<ReplayBody<B>> {
+    fn clone_request(&self) -> Option<Self> {
+        Some(with_body(self, self.body().replay()?))
+    }
+
+    fn is_idempotent(&self) -> bool {
+        is_idempotent(self.method())
+    }
+}
+
+/// A copy of `request`'s method, URI, version, headers and extensions
+/// around `body`.
+fn with_body<B, B2>(request: &Request<B>, body: B2) -> Request<B2> {
+    let mut copy = Request::new(body);
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    *copy.extensions_mut() = request.extensions().clone();
+    copy
 }
 
 impl CloneRequest for Uri {

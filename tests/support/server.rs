@@ -372,3 +372,50 @@ pub async fn flaky(seed: u64, p_before: f64, p_after: f64) -> (SocketAddr, Handl
     .await;
     (addr, handled)
 }
+
+/// The first connection is read to the end of its request (a chunked body
+/// included) and reset; every later one is served by hyper, which records
+/// what it handled. Returns the recorded requests and the resets made.
+pub async fn reset_first_then_serve() -> (SocketAddr, Requests, Arc<std::sync::atomic::AtomicUsize>)
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let requests = Requests::default();
+    let recorded = requests.clone();
+    let resets = Arc::new(AtomicUsize::new(0));
+    let reset_count = resets.clone();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let addr = serve_raw(move |mut stream: TcpStream| {
+        let recorded = recorded.clone();
+        let resets = reset_count.clone();
+        let first = connections.fetch_add(1, Ordering::SeqCst) == 0;
+        async move {
+            if first {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !seen.windows(5).any(|w| w == b"0\r\n\r\n") && seen.len() < 64 * 1024 {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                resets.fetch_add(1, Ordering::SeqCst);
+                let _ = stream.set_zero_linger();
+                return;
+            }
+            let service = service_fn(move |request: Request<Incoming>| {
+                let recorded = recorded.clone();
+                async move {
+                    let method = request.method().clone();
+                    let body = request.into_body().collect().await.map(|b| b.to_bytes());
+                    recorded.record(method, body.unwrap_or_default());
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        }
+    })
+    .await;
+    (addr, requests, resets)
+}
