@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -81,40 +82,27 @@ fn loopback(c: &mut Criterion) {
     });
     let layered = Retry::new(bare.clone(), RetryPolicy::default());
 
-    // Paired: every timed round trip of one variant is followed by an
-    // untimed one of the other, so both see the same load, the same pool and
-    // the same drift of a shared machine; only the order within a pair
-    // differs.
+    // Paired: every timed run of one variant is followed by an untimed run
+    // of the other, so both see the same load, the same pool and the same
+    // drift of a shared machine; only the order within a pair differs.
     let mut group = c.benchmark_group("loopback/sequential");
     group.throughput(Throughput::Elements(1));
     group.bench_function("bare", |b| {
         b.to_async(&runtime).iter_custom(|iters| {
-            let (bare, layered) = (bare.clone(), layered.clone());
-            async move {
-                let mut timed = Duration::ZERO;
-                for _ in 0..iters {
-                    let start = Instant::now();
-                    round_trip(bare.clone(), request_to(addr)).await;
-                    timed += start.elapsed();
-                    round_trip(layered.clone(), request_to(addr)).await;
-                }
-                timed
-            }
+            paired(
+                iters,
+                || round_trip(bare.clone(), request_to(addr)),
+                || round_trip(layered.clone(), request_to(addr)),
+            )
         })
     });
     group.bench_function("tower_conn_retry", |b| {
         b.to_async(&runtime).iter_custom(|iters| {
-            let (bare, layered) = (bare.clone(), layered.clone());
-            async move {
-                let mut timed = Duration::ZERO;
-                for _ in 0..iters {
-                    round_trip(bare.clone(), request_to(addr)).await;
-                    let start = Instant::now();
-                    round_trip(layered.clone(), request_to(addr)).await;
-                    timed += start.elapsed();
-                }
-                timed
-            }
+            paired(
+                iters,
+                || round_trip(layered.clone(), request_to(addr)),
+                || round_trip(bare.clone(), request_to(addr)),
+            )
         })
     });
     group.finish();
@@ -123,35 +111,42 @@ fn loopback(c: &mut Criterion) {
     group.throughput(Throughput::Elements(IN_FLIGHT as u64));
     group.bench_function("bare", |b| {
         b.to_async(&runtime).iter_custom(|iters| {
-            let (bare, layered) = (bare.clone(), layered.clone());
-            async move {
-                let mut timed = Duration::ZERO;
-                for _ in 0..iters {
-                    let start = Instant::now();
-                    in_flight(&bare, addr).await;
-                    timed += start.elapsed();
-                    in_flight(&layered, addr).await;
-                }
-                timed
-            }
+            paired(
+                iters,
+                || in_flight(&bare, addr),
+                || in_flight(&layered, addr),
+            )
         })
     });
     group.bench_function("tower_conn_retry", |b| {
         b.to_async(&runtime).iter_custom(|iters| {
-            let (bare, layered) = (bare.clone(), layered.clone());
-            async move {
-                let mut timed = Duration::ZERO;
-                for _ in 0..iters {
-                    in_flight(&bare, addr).await;
-                    let start = Instant::now();
-                    in_flight(&layered, addr).await;
-                    timed += start.elapsed();
-                }
-                timed
-            }
+            paired(
+                iters,
+                || in_flight(&layered, addr),
+                || in_flight(&bare, addr),
+            )
         })
     });
     group.finish();
+}
+
+/// The time of `iters` runs of `timed`, each followed by an untimed run of
+/// `other`.
+async fn paired<T, TF, O, OF>(iters: u64, mut timed: T, mut other: O) -> Duration
+where
+    T: FnMut() -> TF,
+    TF: Future,
+    O: FnMut() -> OF,
+    OF: Future,
+{
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let start = Instant::now();
+        timed().await;
+        total += start.elapsed();
+        other().await;
+    }
+    total
 }
 
 /// `IN_FLIGHT` round trips at once, each on its own task.
