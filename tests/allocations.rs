@@ -5,58 +5,24 @@
 //! allocator sees every thread of the process.
 
 use std::alloc::System;
-use std::future::{ready, Future, Ready};
-use std::io;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
-use bytes::Bytes;
-use http::{header, Request, Response};
-use http_body_util::Full;
+use http::Request;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use tower::Service;
 use tower_conn_retry::{CloneRequest, Retry, RetryPolicy};
 
+// The benches' realistic request and immediately answering service, so the
+// count is of the very calls `benches/happy_path.rs` times.
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+use common::{call_now, realistic_request, Body, Immediate};
+
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-type Body = Full<Bytes>;
-
-/// A URI with a query, 5 headers, a small body.
-fn realistic_request() -> Request<Body> {
-    Request::post("http://127.0.0.1:8080/v1/orders?customer=4711&expand=items")
-        .header(header::HOST, "127.0.0.1:8080")
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::ACCEPT, "application/json")
-        .header(header::USER_AGENT, "tower-conn-retry-test/0.1")
-        .header("x-request-id", "6f1c2a0e-8b7d-4c3e-9a51-2f0d9e7b1c44")
-        .body(Full::new(Bytes::from_static(b"{\"item\":\"widget\"}")))
-        .unwrap()
-}
-
-/// Answers at once, allocating nothing.
-#[derive(Clone)]
-struct Immediate;
-
-impl Service<Request<Body>> for Immediate {
-    type Response = Response<Body>;
-    type Error = io::Error;
-    type Future = Ready<Result<Response<Body>, io::Error>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), io::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Request<Body>) -> Self::Future {
-        ready(Ok(Response::new(Body::default())))
-    }
-}
-
-fn call_now<S: Service<Request<Body>>>(service: &mut S, request: Request<Body>) {
-    let mut cx = Context::from_waker(Waker::noop());
-    assert!(matches!(service.poll_ready(&mut cx), Poll::Ready(Ok(()))));
-    let future = pin!(service.call(request));
-    assert!(matches!(future.poll(&mut cx), Poll::Ready(Ok(_))));
+fn call_ok<S: Service<Request<Body>>>(service: &mut S, request: Request<Body>) {
+    assert!(call_now(service, request).is_ok());
 }
 
 /// Allocations made while `f` runs on a value built before counting starts.
@@ -76,18 +42,18 @@ fn the_layer_allocates_only_the_copy_of_the_request() {
         RetryPolicy::builder().max_retries(0).build().unwrap(),
     );
     // Warm up anything lazily allocated once per process.
-    call_now(&mut bare, realistic_request());
-    call_now(&mut layered, realistic_request());
-    call_now(&mut retry_off, realistic_request());
+    call_ok(&mut bare, realistic_request());
+    call_ok(&mut layered, realistic_request());
+    call_ok(&mut retry_off, realistic_request());
 
     let copy = allocations_of(realistic_request, |request| {
         let copy = request.clone_request();
         drop((request, copy));
     });
-    let bare = allocations_of(realistic_request, |request| call_now(&mut bare, request));
-    let layered = allocations_of(realistic_request, |request| call_now(&mut layered, request));
+    let bare = allocations_of(realistic_request, |request| call_ok(&mut bare, request));
+    let layered = allocations_of(realistic_request, |request| call_ok(&mut layered, request));
     let retry_off = allocations_of(realistic_request, |request| {
-        call_now(&mut retry_off, request)
+        call_ok(&mut retry_off, request)
     });
 
     // The copy: the header map's index table and entry vector (2), and one
