@@ -4,59 +4,33 @@
 
 mod support;
 
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream;
-use http::{Method, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, StreamBody};
-use hyper::body::Frame;
-use hyper_util::client::legacy::connect::HttpConnector;
+use http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tower::ServiceBuilder;
-use tower_conn_retry::{Backoff, ConnectorClassifier, ErrorClass, Jitter, RetryLayer, RetryPolicy};
+use tower_conn_retry::{ConnectorClassifier, ErrorClass, Retry};
 
+use support::body::{streaming_body, Streaming};
+use support::connector::{retrying_connector, CountedConnector};
 use support::server;
-
-type Streaming = StreamBody<stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, Infallible>>>>;
 
 /// A client whose connector retries, and a count of connection attempts.
 fn client_with_retrying_connector(
     max_retries: u32,
 ) -> (
-    Client<impl hyper_util::client::legacy::connect::Connect + Clone, Streaming>,
+    Client<Retry<CountedConnector, ConnectorClassifier>, Streaming>,
     Arc<AtomicUsize>,
 ) {
-    let attempts = Arc::new(AtomicUsize::new(0));
-    let counter = attempts.clone();
-    let policy = RetryPolicy::builder()
-        .max_retries(max_retries)
-        .backoff(Backoff::exponential(Duration::from_millis(100)).jitter(Jitter::None))
-        .classifier(ConnectorClassifier)
-        .build()
-        .unwrap();
-    let connector = ServiceBuilder::new()
-        .layer(RetryLayer::new(policy))
-        .map_request(move |uri: Uri| {
-            counter.fetch_add(1, Ordering::SeqCst);
-            uri
-        })
-        .service(HttpConnector::new());
-    let client = Client::builder(TokioExecutor::new()).build(connector);
-    (client, attempts)
-}
-
-/// A body sent in three chunks, which no request-level retry could copy.
-fn streaming_body() -> Streaming {
-    let chunks: Vec<Result<Frame<Bytes>, Infallible>> = ["first,", "second,", "third"]
-        .into_iter()
-        .map(|chunk| Ok(Frame::data(Bytes::from_static(chunk.as_bytes()))))
-        .collect();
-    StreamBody::new(stream::iter(chunks))
+    let (connector, attempts) = retrying_connector(max_retries, Duration::from_millis(100));
+    (
+        Client::builder(TokioExecutor::new()).build(connector),
+        attempts,
+    )
 }
 
 #[tokio::test]

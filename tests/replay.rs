@@ -4,33 +4,19 @@
 
 mod support;
 
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::stream;
 use http::{Method, Request, StatusCode};
-use http_body_util::StreamBody;
-use hyper::body::Frame;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tower_conn_retry::{Backoff, ErrorClass, Jitter, ReplayBody, RetryLayer, RetryPolicy};
 
+use support::body::{streaming_body, Streaming};
 use support::server;
-
-type Streaming = StreamBody<stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, Infallible>>>>;
-
-/// Three chunks, sent with chunked encoding: no length is known up front.
-fn streaming_body() -> Streaming {
-    let chunks: Vec<Result<Frame<Bytes>, Infallible>> = ["first,", "second,", "third"]
-        .into_iter()
-        .map(|chunk| Ok(Frame::data(Bytes::from_static(chunk.as_bytes()))))
-        .collect();
-    StreamBody::new(stream::iter(chunks))
-}
 
 async fn put_streaming(
     method: Method,

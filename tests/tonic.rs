@@ -2,22 +2,23 @@
 //! takes the retrying connector, and a channel to a loopback HTTP/2 server
 //! that starts late connects and carries a call.
 
+mod support;
+
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode, Uri};
+use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tonic::transport::Endpoint;
-use tower::{Service, ServiceBuilder, ServiceExt};
-use tower_conn_retry::{Backoff, ConnectorClassifier, Jitter, RetryLayer, RetryPolicy};
+use tower::{Service, ServiceExt};
+
+use support::connector::retrying_connector;
 
 /// An HTTP/2 server on `addr` from `delay` on, answering every call with an
 /// empty gRPC success.
@@ -52,21 +53,7 @@ async fn a_tonic_channel_connects_through_the_retrying_connector() {
     // Connection attempts at about 0, 100 and 300 ms; the server listens
     // from 200 ms on: 100 ms of slack either side.
     serve_h2_after(addr, Duration::from_millis(200));
-    let attempts = Arc::new(AtomicUsize::new(0));
-    let counter = attempts.clone();
-    let policy = RetryPolicy::builder()
-        .max_retries(10)
-        .backoff(Backoff::exponential(Duration::from_millis(100)).jitter(Jitter::None))
-        .classifier(ConnectorClassifier)
-        .build()
-        .unwrap();
-    let connector = ServiceBuilder::new()
-        .layer(RetryLayer::new(policy))
-        .map_request(move |uri: Uri| {
-            counter.fetch_add(1, Ordering::SeqCst);
-            uri
-        })
-        .service(HttpConnector::new());
+    let (connector, attempts) = retrying_connector(10, Duration::from_millis(100));
 
     let mut channel = Endpoint::from_shared(format!("http://{addr}"))
         .unwrap()

@@ -2,7 +2,9 @@
 //! `tracing` capture.
 #![allow(dead_code)]
 
+pub mod body;
 pub mod client;
+pub mod connector;
 pub mod events;
 pub mod mock;
 pub mod server;
