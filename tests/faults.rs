@@ -163,8 +163,12 @@ async fn a_connect_timeout_is_a_connect_failure_and_is_retried() {
     let client = Client::builder(TokioExecutor::new()).build(connector);
     let (mut client, attempts) = layered(client, policy(2, ms(5)));
 
-    let error = send(&mut client, request(Method::POST, backlog.addr))
+    // If this kernel accepted the connection after all, the request would
+    // wait for an answer that never comes: fail instead of hanging.
+    let sent = send(&mut client, request(Method::POST, backlog.addr));
+    let error = tokio::time::timeout(Duration::from_secs(10), sent)
         .await
+        .expect("the connection was not left hanging in the full accept queue")
         .unwrap_err();
 
     assert!(error.is_connect(), "{error:?}");
