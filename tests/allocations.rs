@@ -9,7 +9,7 @@ use std::alloc::System;
 use http::Request;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use tower::Service;
-use tower_conn_retry::{CloneRequest, Retry, RetryPolicy};
+use tower_conn_retry::{CloneRequest, Retry, RetryBudget, RetryPolicy};
 
 // The benches' realistic request and immediately answering service, so the
 // count is of the very calls `benches/happy_path.rs` times.
@@ -41,10 +41,18 @@ fn the_layer_allocates_only_the_copy_of_the_request() {
         Immediate,
         RetryPolicy::builder().max_retries(0).build().unwrap(),
     );
+    let mut budgeted = Retry::new(
+        Immediate,
+        RetryPolicy::builder()
+            .budget(RetryBudget::default())
+            .build()
+            .unwrap(),
+    );
     // Warm up anything lazily allocated once per process.
     call_ok(&mut bare, realistic_request());
     call_ok(&mut layered, realistic_request());
     call_ok(&mut retry_off, realistic_request());
+    call_ok(&mut budgeted, realistic_request());
 
     let copy = allocations_of(realistic_request, |request| {
         let copy = request.clone_request();
@@ -52,6 +60,7 @@ fn the_layer_allocates_only_the_copy_of_the_request() {
     });
     let bare = allocations_of(realistic_request, |request| call_ok(&mut bare, request));
     let layered = allocations_of(realistic_request, |request| call_ok(&mut layered, request));
+    let budgeted = allocations_of(realistic_request, |request| call_ok(&mut budgeted, request));
     let retry_off = allocations_of(realistic_request, |request| {
         call_ok(&mut retry_off, request)
     });
@@ -65,4 +74,5 @@ fn the_layer_allocates_only_the_copy_of_the_request() {
     assert_eq!(bare, 0, "the inner service allocates");
     assert_eq!(layered, bare + copy, "the layer allocates beyond the copy");
     assert_eq!(retry_off, bare, "with retrying off, nothing is copied");
+    assert_eq!(budgeted, layered, "the budget's deposit allocates");
 }
