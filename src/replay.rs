@@ -120,12 +120,16 @@ impl<B> ReplayBody<B> {
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared<B>> {
-        // A panic while holding the lock leaves counters only; the data is
-        // still consistent enough to refuse or replay.
-        self.shared
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.shared)
     }
+}
+
+fn lock<B>(shared: &Mutex<Shared<B>>) -> MutexGuard<'_, Shared<B>> {
+    // A panic while holding the lock leaves counters only; the data is
+    // still consistent enough to refuse or replay.
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl<B> Body for ReplayBody<B>
@@ -141,10 +145,9 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
-        let shared_arc = this.shared.clone();
-        let mut shared = shared_arc
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Borrow the shared state apart from this instance's counters, which
+        // are updated while the lock is held.
+        let mut shared = lock(&this.shared);
 
         // Behind the shared stream: replay what was recorded.
         if this.position < shared.read {
