@@ -236,7 +236,7 @@ impl Backoff {
 }
 
 /// A duration in nanoseconds, saturating at `u64::MAX` (about 584 years).
-const fn saturating_nanos(duration: Duration) -> u64 {
+pub(crate) const fn saturating_nanos(duration: Duration) -> u64 {
     let nanos = duration.as_nanos();
     if nanos > u64::MAX as u128 {
         u64::MAX

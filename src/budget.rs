@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::backoff::saturating_nanos;
+
 /// How many slots the window is cut into; the window slides one slot at a
 /// time.
 const SLOTS: usize = 10;
@@ -96,7 +98,7 @@ impl BudgetState {
     /// Made by `build()` after the settings were checked: `window` is not
     /// zero.
     pub(crate) fn new(settings: RetryBudget) -> Self {
-        let window_nanos = u64::try_from(settings.window.as_nanos()).unwrap_or(u64::MAX);
+        let window_nanos = saturating_nanos(settings.window);
         Self {
             settings,
             start: Instant::now(),
