@@ -10,21 +10,13 @@
 mod sim;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use tower_conn_retry::Jitter;
 
 fn outage(c: &mut Criterion) {
     let mut group = c.benchmark_group("outage");
     group.sample_size(10);
-    for budget in [false, true] {
-        for jitter in [
-            Jitter::None,
-            Jitter::Full,
-            Jitter::Equal,
-            Jitter::Decorrelated,
-        ] {
-            let name = format!("{jitter:?}{}", if budget { "+budget" } else { "" });
-            group.bench_function(name, |b| b.iter(|| sim::simulate(jitter, budget).attempts));
-        }
+    for (jitter, budget) in sim::scenarios() {
+        let name = format!("{jitter:?}{}", if budget { "+budget" } else { "" });
+        group.bench_function(name, |b| b.iter(|| sim::simulate(jitter, budget).attempts));
     }
     group.finish();
 }

@@ -7,7 +7,7 @@ mod sim;
 
 use tower_conn_retry::Jitter;
 
-use sim::{simulate, CLIENTS};
+use sim::{simulate, CLIENTS, JITTERS};
 
 #[test]
 fn jitter_gets_every_client_through_with_far_less_load_than_lockstep_retries() {
@@ -34,12 +34,7 @@ fn jitter_gets_every_client_through_with_far_less_load_than_lockstep_retries() {
 
 #[test]
 fn the_budget_caps_the_load_whatever_the_jitter() {
-    for jitter in [
-        Jitter::None,
-        Jitter::Full,
-        Jitter::Equal,
-        Jitter::Decorrelated,
-    ] {
+    for jitter in JITTERS {
         let budgeted = simulate(jitter, true);
         // 20% of the requests plus 10 retries per second over 10 s.
         let allowed_retries = CLIENTS / 5 + 100;

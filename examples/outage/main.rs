@@ -20,7 +20,6 @@
 mod sim;
 
 use plotters::prelude::*;
-use tower_conn_retry::Jitter;
 
 use sim::{simulate, Outcome, ACCEPTS_PER_WINDOW, BUCKET_MS, CLIENTS, DOWN_FOR, WINDOW};
 
@@ -90,17 +89,9 @@ fn plot(outcomes: &[Outcome], path: &str) -> Result<(), Box<dyn std::error::Erro
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut outcomes = Vec::new();
-    for budget in [false, true] {
-        for jitter in [
-            Jitter::None,
-            Jitter::Full,
-            Jitter::Equal,
-            Jitter::Decorrelated,
-        ] {
-            outcomes.push(simulate(jitter, budget));
-        }
-    }
+    let outcomes: Vec<Outcome> = sim::scenarios()
+        .map(|(jitter, budget)| simulate(jitter, budget))
+        .collect();
 
     println!("| policy | attempts (server load) | amplification | succeeded | last success |");
     println!("|---|---:|---:|---:|---:|");

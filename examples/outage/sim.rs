@@ -25,6 +25,20 @@ pub const ACCEPTS_PER_WINDOW: usize = 50;
 /// The load plot's bucket.
 pub const BUCKET_MS: u64 = 100;
 pub const MAX_RETRIES: u32 = 12;
+/// Every jitter kind, in the order the table and plot show them.
+pub const JITTERS: [Jitter; 4] = [
+    Jitter::None,
+    Jitter::Full,
+    Jitter::Equal,
+    Jitter::Decorrelated,
+];
+
+/// Every scenario: each jitter kind without, then with, the budget.
+pub fn scenarios() -> impl Iterator<Item = (Jitter, bool)> {
+    [false, true]
+        .into_iter()
+        .flat_map(|budget| JITTERS.map(|jitter| (jitter, budget)))
+}
 
 /// The server's state: when it started, what it accepted in the current
 /// window, and every attempt by 100 ms bucket.
