@@ -9,6 +9,10 @@
 use std::error::Error as StdError;
 use std::io;
 
+use http::Uri;
+
+use crate::evidence;
+
 /// What an error says about the request that failed.
 ///
 /// # Example
@@ -45,79 +49,61 @@ pub enum ErrorClass {
 
 impl ErrorClass {
     /// Classifies an error by walking its [`source()`](StdError::source)
-    /// chain, outermost first, and stopping at the first decisive evidence:
+    /// chain, outermost first. Each link may only conclude what its place in
+    /// the chain can know ("evidence counts only where it stands"):
     ///
-    /// 1. hyper-util's
-    ///    [`Error::is_connect()`](hyper_util::client::legacy::Error::is_connect):
-    ///    everything the connector returned (refused, DNS failure, connect timeout) is
-    ///    wrapped that way by `Client::connect_to` (hyper-util 0.1.21,
-    ///    `client/legacy/client.rs`, `e!(Connect, src)`): [`Connect`].
-    /// 2. hyper's [`Error::is_canceled()`](hyper::Error::is_canceled): hyper hands a request back
-    ///    canceled when it was never dispatched to the connection
-    ///    (`client/dispatch.rs`, an `Envelope` dropped with "connection
-    ///    closed"; `proto/h1/dispatch.rs`, "the message was never even
-    ///    started"). Nothing was written: [`Connect`]. hyper-util retries
-    ///    that only on a *reused* pooled connection; on a fresh one it hands
-    ///    it to us wrapped in its private `Canceled` kind, with this error as
-    ///    the source.
-    /// 3. hyper's
-    ///    [`Error::is_incomplete_message()`](hyper::Error::is_incomplete_message)
-    ///    ("connection closed
-    ///    before message completed"): [`ConnectionLost`].
-    /// 4. The [`io::ErrorKind`] of a `std::io::Error`: `ConnectionRefused`, `AddrNotAvailable`,
-    ///    `HostUnreachable`, `NetworkUnreachable` are [`Connect`];
-    ///    `ConnectionReset`, `ConnectionAborted`, `BrokenPipe`,
-    ///    `UnexpectedEof`, `NotConnected` and `TimedOut` are
-    ///    [`ConnectionLost`]. A bare `TimedOut` or `NotConnected` may come
-    ///    from a connection that was already carrying the request, so it is
-    ///    not assumed to be safe; hyper-util's connect timeout is caught by
-    ///    rule 1 before its inner `TimedOut` is looked at.
+    /// | where the evidence stands | the most it can mean |
+    /// |---|---|
+    /// | under hyper-util's [`is_connect()`](hyper_util::client::legacy::Error::is_connect) (the connector failed) | transient kinds (refused, reset, timed out, unreachable, a failed DNS lookup, no addresses, anything not known to be permanent): [`Connect`]; permanent ones (`InvalidInput`, `InvalidData` such as a TLS certificate, `PermissionDenied`, `Unsupported`, hyper-util's "invalid URL" for a URI its connector cannot serve): [`Other`] |
+    /// | hyper's [`is_canceled()`](hyper::Error::is_canceled) (never dispatched) | [`Connect`], for every method |
+    /// | hyper's [`is_user()`](hyper::Error::is_user) (the request body failed, ...) | [`Other`]: the caller's own failure |
+    /// | hyper's [`is_incomplete_message()`](hyper::Error::is_incomplete_message) or [`is_timeout()`](hyper::Error::is_timeout) | [`ConnectionLost`] |
+    /// | any io kind under another hyper-util error (`SendRequest`) or inside a `hyper::Error`, even `ConnectionRefused` or `HostUnreachable`, which Linux also reports on an established connection | at most [`ConnectionLost`] |
+    /// | tower's or tokio's `Elapsed` (a timeout around one attempt) | [`ConnectionLost`] |
+    /// | a bare `io::Error` of the inner service's own | `ConnectionRefused`, `AddrNotAvailable`, `HostUnreachable`, `NetworkUnreachable`: [`Connect`]; `ConnectionReset`, `ConnectionAborted`, `BrokenPipe`, `UnexpectedEof`, `NotConnected`, `TimedOut`: [`ConnectionLost`] |
     ///
-    /// Outer evidence wins: a hyper `Canceled` error whose cause is an io
-    /// `ConnectionReset` is [`Connect`]. Anything else is [`Other`].
+    /// The outermost decisive link wins: a hyper `Canceled` error whose
+    /// cause is an io `ConnectionReset` is [`Connect`]. A chain without
+    /// evidence is [`Other`].
+    ///
+    /// The sources relied on: hyper-util 0.1.21 `client/legacy/client.rs`
+    /// (`connect_to` wraps every connector error as `e!(Connect, src)`;
+    /// `Error::tx` wraps a failed send as `SendRequest`) and
+    /// `connect/http.rs` (`ConnectError`: "invalid URL, ..." without a
+    /// cause, "dns error", "tcp connect error" with the io error); hyper
+    /// 1.12 `error.rs`, `client/dispatch.rs` (an `Envelope` dropped with
+    /// "connection closed") and `proto/h1/dispatch.rs` ("the message was
+    /// never even started").
     ///
     /// [`Connect`]: ErrorClass::Connect
     /// [`ConnectionLost`]: ErrorClass::ConnectionLost
     /// [`Other`]: ErrorClass::Other
     pub fn of(error: &(dyn StdError + 'static)) -> ErrorClass {
-        let mut next = Some(error);
-        while let Some(error) = next {
-            if let Some(class) = Self::of_one(error) {
-                return class;
-            }
-            next = error.source();
-        }
-        ErrorClass::Other
+        evidence::classify(error)
     }
 
-    /// The evidence one link of the chain gives, if it is decisive.
-    fn of_one(error: &(dyn StdError + 'static)) -> Option<ErrorClass> {
-        if let Some(error) = error.downcast_ref::<hyper_util::client::legacy::Error>() {
-            return error.is_connect().then_some(ErrorClass::Connect);
-        }
-        if let Some(error) = error.downcast_ref::<hyper::Error>() {
-            if error.is_canceled() {
-                return Some(ErrorClass::Connect);
-            }
-            return error
-                .is_incomplete_message()
-                .then_some(ErrorClass::ConnectionLost);
-        }
-        error
-            .downcast_ref::<io::Error>()
-            .and_then(|error| Self::of_io_kind(error.kind()))
-    }
-
-    fn of_io_kind(kind: io::ErrorKind) -> Option<ErrorClass> {
-        use io::ErrorKind::*;
-        match kind {
-            ConnectionRefused | AddrNotAvailable | HostUnreachable | NetworkUnreachable => {
-                Some(ErrorClass::Connect)
-            }
-            ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected
-            | TimedOut => Some(ErrorClass::ConnectionLost),
-            _ => None,
-        }
+    /// Classifies an error that a *connector* returned (a `Service<Uri>`
+    /// such as `HttpConnector`): nothing of any request was sent, so it is
+    /// [`Connect`](ErrorClass::Connect) unless the chain shows a failure
+    /// that can never succeed (an invalid URI, `InvalidInput`,
+    /// `InvalidData` such as a TLS certificate, `PermissionDenied`,
+    /// `Unsupported`), which is [`Other`](ErrorClass::Other).
+    ///
+    /// This is what [`ConnectorClassifier`] applies; call it from a closure
+    /// for a connector whose error type is not a `std::error::Error`.
+    ///
+    /// ```
+    /// use std::io;
+    /// use tower_conn_retry::ErrorClass;
+    ///
+    /// let dns = io::Error::other("failed to lookup address information");
+    /// assert_eq!(ErrorClass::of_connector_error(&dns), ErrorClass::Connect);
+    ///
+    /// let tls = io::Error::new(io::ErrorKind::InvalidData, "invalid peer certificate: UnknownIssuer");
+    /// assert_eq!(ErrorClass::of_connector_error(&tls), ErrorClass::Other);
+    /// ```
+    pub fn of_connector_error(error: &(dyn StdError + 'static)) -> ErrorClass {
+        evidence::classify_connector_error(error)
     }
 
     /// Whether an error of this class may be retried for a request that is
@@ -149,11 +135,19 @@ impl ErrorClass {
     }
 }
 
-/// Decides the [`ErrorClass`] of an inner service's error.
+/// Decides the [`ErrorClass`] of an inner service's error `E`, for a
+/// service that takes requests of type `Req`.
 ///
-/// Any closure `Fn(&E) -> ErrorClass` is a classifier. The default,
-/// [`DefaultClassifier`], covers hyper-util's, hyper's and std's errors and
-/// tower's boxed error.
+/// The request type is part of the trait because what an error can mean
+/// depends on where the layer stands: at a connector (`Req` is a [`Uri`])
+/// nothing of any request has been sent, so every transient error is a
+/// connect failure; around a client it is not. [`ConnectorClassifier`] is
+/// therefore implemented for `Uri` only, and wrapping a client with it does
+/// not compile.
+///
+/// Any closure `Fn(&E) -> ErrorClass` is a classifier for every request
+/// type. The default, [`DefaultClassifier`], covers hyper-util's, hyper's
+/// and std's errors and tower's boxed error.
 ///
 /// # Example
 ///
@@ -175,12 +169,27 @@ impl ErrorClass {
 ///     .unwrap();
 /// # let _ = policy;
 /// ```
-pub trait Classify<E: ?Sized> {
+///
+/// A classifier type of your own implements it for every request type it
+/// serves, usually all of them:
+///
+/// ```
+/// use tower_conn_retry::{Classify, ErrorClass};
+///
+/// struct Mine;
+///
+/// impl<Req> Classify<std::io::Error, Req> for Mine {
+///     fn classify(&self, error: &std::io::Error) -> ErrorClass {
+///         ErrorClass::of(error)
+///     }
+/// }
+/// ```
+pub trait Classify<E: ?Sized, Req> {
     /// The class of `error`.
     fn classify(&self, error: &E) -> ErrorClass;
 }
 
-impl<E: ?Sized, F> Classify<E> for F
+impl<E: ?Sized, Req, F> Classify<E, Req> for F
 where
     F: Fn(&E) -> ErrorClass,
 {
@@ -200,51 +209,81 @@ where
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DefaultClassifier;
 
-impl Classify<hyper_util::client::legacy::Error> for DefaultClassifier {
+impl<Req> Classify<hyper_util::client::legacy::Error, Req> for DefaultClassifier {
     fn classify(&self, error: &hyper_util::client::legacy::Error) -> ErrorClass {
         ErrorClass::of(error)
     }
 }
 
-impl Classify<hyper::Error> for DefaultClassifier {
+impl<Req> Classify<hyper::Error, Req> for DefaultClassifier {
     fn classify(&self, error: &hyper::Error) -> ErrorClass {
         ErrorClass::of(error)
     }
 }
 
-impl Classify<io::Error> for DefaultClassifier {
+impl<Req> Classify<io::Error, Req> for DefaultClassifier {
     fn classify(&self, error: &io::Error) -> ErrorClass {
         ErrorClass::of(error)
     }
 }
 
-impl Classify<Box<dyn StdError + Send + Sync>> for DefaultClassifier {
+impl<Req> Classify<Box<dyn StdError + Send + Sync>, Req> for DefaultClassifier {
     fn classify(&self, error: &Box<dyn StdError + Send + Sync>) -> ErrorClass {
         ErrorClass::of(&**error)
     }
 }
 
 /// The classifier for a layer around a connector (a `Service<Uri>` such as
-/// `HttpConnector`): every error is [`ErrorClass::Connect`].
+/// `HttpConnector`): [`ErrorClass::of_connector_error`].
 ///
 /// A connector only makes connections, so whatever it returns (refused,
-/// DNS failure, connect timeout, a failed TLS handshake) happened before any
-/// byte of any request was written: retrying is safe for every method. It
-/// is implemented for every error type, because hyper-util's connector error
-/// cannot be named outside hyper-util.
+/// DNS failure, connect timeout, a reset during the handshake) happened
+/// before any byte of any request was written: retrying is safe for every
+/// method. Only errors that can never succeed (an invalid URI, a TLS
+/// certificate rejected, a permission denied) are [`ErrorClass::Other`].
+///
+/// It is implemented only where the request is a [`Uri`]: around a client,
+/// where a lost connection may have carried a request, it would resend a
+/// POST the server already processed, so that does not compile:
+///
+/// ```compile_fail
+/// use bytes::Bytes;
+/// use http_body_util::Full;
+/// use hyper_util::client::legacy::Client;
+/// use hyper_util::rt::TokioExecutor;
+/// use tower::{Service, ServiceBuilder};
+/// use tower_conn_retry::{ConnectorClassifier, RetryLayer, RetryPolicy};
+///
+/// fn assert_service<S: Service<http::Request<Full<Bytes>>>>(_: S) {}
+///
+/// let policy = RetryPolicy::builder().classifier(ConnectorClassifier).build().unwrap();
+/// let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+/// let client = ServiceBuilder::new().layer(RetryLayer::new(policy)).service(client);
+/// assert_service(client); // error: ConnectorClassifier is no Classify<_, Request<_>>
+/// ```
+///
+/// Around a connector it does:
 ///
 /// ```
-/// use tower_conn_retry::{Classify, ConnectorClassifier, ErrorClass};
+/// use hyper_util::client::legacy::connect::HttpConnector;
+/// use tower::{Service, ServiceBuilder};
+/// use tower_conn_retry::{ConnectorClassifier, RetryLayer, RetryPolicy};
 ///
-/// let error = std::io::Error::other("dns error");
-/// assert_eq!(ConnectorClassifier.classify(&error), ErrorClass::Connect);
+/// fn assert_service<S: Service<http::Uri>>(_: S) {}
+///
+/// let policy = RetryPolicy::builder().classifier(ConnectorClassifier).build().unwrap();
+/// let connector = ServiceBuilder::new().layer(RetryLayer::new(policy)).service(HttpConnector::new());
+/// assert_service(connector);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConnectorClassifier;
 
-impl<E: ?Sized> Classify<E> for ConnectorClassifier {
-    fn classify(&self, _: &E) -> ErrorClass {
-        ErrorClass::Connect
+impl<E> Classify<E, Uri> for ConnectorClassifier
+where
+    E: StdError + 'static,
+{
+    fn classify(&self, error: &E) -> ErrorClass {
+        ErrorClass::of_connector_error(error)
     }
 }
 
@@ -364,18 +403,21 @@ mod tests {
     fn default_classifier_reads_boxed_errors() {
         let boxed: Box<dyn StdError + Send + Sync> =
             Box::new(Wrapped(Box::new(io(io::ErrorKind::ConnectionReset))));
-        assert_eq!(
-            DefaultClassifier.classify(&boxed),
-            ErrorClass::ConnectionLost
-        );
+        type BoxError = Box<dyn StdError + Send + Sync>;
+        let classify =
+            |error: &BoxError| Classify::<BoxError, ()>::classify(&DefaultClassifier, error);
+        assert_eq!(classify(&boxed), ErrorClass::ConnectionLost);
         let boxed: Box<dyn StdError + Send + Sync> = Box::new(io(io::ErrorKind::HostUnreachable));
-        assert_eq!(DefaultClassifier.classify(&boxed), ErrorClass::Connect);
+        assert_eq!(classify(&boxed), ErrorClass::Connect);
     }
 
     #[test]
     fn closures_are_classifiers() {
         let always = |_: &u8| ErrorClass::Connect;
-        assert_eq!(always.classify(&0), ErrorClass::Connect);
+        assert_eq!(
+            Classify::<u8, ()>::classify(&always, &0),
+            ErrorClass::Connect
+        );
     }
 
     #[test]

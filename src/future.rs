@@ -73,7 +73,7 @@ impl<S, Req, C> Future for ResponseFuture<S, Req, C>
 where
     S: Service<Req>,
     S::Error: fmt::Debug,
-    C: Classify<S::Error>,
+    C: Classify<S::Error, Req>,
     Req: CloneRequest,
 {
     type Output = Result<S::Response, S::Error>;
@@ -164,14 +164,14 @@ impl<Req, C> Retries<Req, C> {
     fn next<E>(&mut self, error: E) -> Result<(Req, Duration), E>
     where
         E: fmt::Debug,
-        C: Classify<E>,
+        C: Classify<E, Req>,
         Req: CloneRequest,
     {
         let policy = &self.policy;
         if policy.max_retries == 0 {
             return Err(error);
         }
-        let class = policy.classifier.classify(&error);
+        let class = <C as Classify<E, Req>>::classify(&policy.classifier, &error);
         if !class.is_retryable(self.idempotent) {
             if class == ErrorClass::ConnectionLost {
                 tracing::debug!(

@@ -111,6 +111,7 @@
 mod backoff;
 mod budget;
 mod classify;
+mod evidence;
 pub mod future;
 mod layer;
 mod policy;
@@ -125,7 +126,7 @@ pub use future::ResponseFuture;
 pub use layer::RetryLayer;
 pub use policy::{ConfigError, RetryPolicy, RetryPolicyBuilder};
 pub use replay::{ReplayBody, ReplayError};
-pub use request::CloneRequest;
+pub use request::{CloneRequest, RequestHead};
 pub use service::Retry;
 
 /// The README's examples, compiled as doctests so they cannot rot.

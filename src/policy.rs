@@ -11,6 +11,7 @@ use rand::RngCore;
 use crate::backoff::Backoff;
 use crate::budget::{BudgetState, RetryBudget};
 use crate::classify::DefaultClassifier;
+use crate::request::{CloneRequest, RequestHead};
 
 /// When and how often a failed request is sent again.
 ///
@@ -51,6 +52,7 @@ pub struct RetryPolicy<C = DefaultClassifier> {
     pub(crate) seed: Option<JitterSeed>,
     // Shared by every clone of the policy, so by every clone of the layer.
     pub(crate) budget: Option<Arc<BudgetState>>,
+    pub(crate) idempotent_when: Option<IdempotencyHook>,
 }
 
 impl Default for RetryPolicy {
@@ -62,6 +64,7 @@ impl Default for RetryPolicy {
             classifier: DefaultClassifier,
             seed: None,
             budget: None,
+            idempotent_when: None,
         }
     }
 }
@@ -101,6 +104,17 @@ impl<C> RetryPolicy<C> {
     /// Whether retries are limited by a [`RetryBudget`].
     pub fn has_budget(&self) -> bool {
         self.budget.is_some()
+    }
+
+    /// Whether `request` may be sent twice: by its own account
+    /// ([`CloneRequest::is_idempotent`]) or by the policy's
+    /// [`idempotent_when`](RetryPolicyBuilder::idempotent_when) hook.
+    pub(crate) fn is_idempotent<Req: CloneRequest>(&self, request: &Req) -> bool {
+        request.is_idempotent()
+            || match (&self.idempotent_when, request.head()) {
+                (Some(hook), Some(head)) => (hook.0)(&head),
+                _ => false,
+            }
     }
 
     /// A fresh seed for one request's jitter generator.
@@ -159,8 +173,39 @@ impl<C> RetryPolicyBuilder<C> {
         self
     }
 
+    /// Declares more requests idempotent than their method and headers do,
+    /// so they too are retried after a lost connection
+    /// ([`ErrorClass::ConnectionLost`](crate::ErrorClass::ConnectionLost)).
+    ///
+    /// A request is idempotent when its method is (GET, HEAD, OPTIONS,
+    /// TRACE, PUT, DELETE), when it carries an `Idempotency-Key` header, or
+    /// when `hook` says so. Only declare requests the server really treats
+    /// as idempotent: a POST that creates an order is sent twice if it is
+    /// declared so and its connection is lost after the server read it.
+    ///
+    /// ```
+    /// use tower_conn_retry::{RequestHead, RetryPolicy};
+    ///
+    /// // A search API that takes its query as a POST body.
+    /// let policy = RetryPolicy::builder()
+    ///     .idempotent_when(|head: &RequestHead<'_>| {
+    ///         head.method == http::Method::POST && head.uri.path() == "/search"
+    ///     })
+    ///     .build()?;
+    /// # let _ = policy;
+    /// # Ok::<(), tower_conn_retry::ConfigError>(())
+    /// ```
+    pub fn idempotent_when<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&RequestHead<'_>) -> bool + Send + Sync + 'static,
+    {
+        self.policy.idempotent_when = Some(IdempotencyHook(Arc::new(hook)));
+        self
+    }
+
     /// Replaces the classifier: any `Fn(&E) -> ErrorClass`, or a type
-    /// implementing [`Classify`](crate::Classify).
+    /// implementing [`Classify`](crate::Classify). Around a connector, use
+    /// [`ConnectorClassifier`](crate::ConnectorClassifier).
     pub fn classifier<C2>(self, classifier: C2) -> RetryPolicyBuilder<C2> {
         let RetryPolicy {
             max_retries,
@@ -169,6 +214,7 @@ impl<C> RetryPolicyBuilder<C> {
             classifier: _,
             seed,
             budget,
+            idempotent_when,
         } = self.policy;
         RetryPolicyBuilder {
             policy: RetryPolicy {
@@ -178,6 +224,7 @@ impl<C> RetryPolicyBuilder<C> {
                 classifier,
                 seed,
                 budget,
+                idempotent_when,
             },
             budget: self.budget,
         }
@@ -250,6 +297,16 @@ impl<C> RetryPolicyBuilder<C> {
             self.policy.budget = Some(Arc::new(BudgetState::new(budget)));
         }
         Ok(self.policy)
+    }
+}
+
+/// The user's rule for which requests are idempotent.
+#[derive(Clone)]
+pub(crate) struct IdempotencyHook(Arc<dyn Fn(&RequestHead<'_>) -> bool + Send + Sync>);
+
+impl fmt::Debug for IdempotencyHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IdempotencyHook")
     }
 }
 

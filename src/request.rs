@@ -1,15 +1,18 @@
 //! How a request is copied for a retry, and whether it may be sent twice.
 
-use http::{Request, Uri};
+use http::{Extensions, HeaderMap, Method, Request, Uri};
 
 use crate::classify::is_idempotent;
 use crate::replay::ReplayBody;
 
 /// A request the layer can send again.
 ///
-/// `http::Request` is not `Clone`, so the layer copies it field by field:
-/// method, URI, version, headers, extensions and a `Clone` body
-/// (`Full<Bytes>`, `Empty<Bytes>`, `String`, ...). A [`Uri`], the request of
+/// An `http::Request` with a `Clone` body (`Full<Bytes>`, `Empty<Bytes>`,
+/// `String`, ...) is copied with `Request::clone` (method, URI, version,
+/// headers, extensions and body); one with a [`ReplayBody`] part by part
+/// around a replay of the body. A request is idempotent when its method is
+/// (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) or when it carries an
+/// `Idempotency-Key` header. A [`Uri`], the request of
 /// a connector, is copied as it is and counts as idempotent: nothing has
 /// been sent when a connection is being made.
 ///
@@ -44,15 +47,65 @@ pub trait CloneRequest: Sized {
     /// Only idempotent requests are retried after
     /// [`ErrorClass::ConnectionLost`](crate::ErrorClass::ConnectionLost).
     fn is_idempotent(&self) -> bool;
+
+    /// The request's method, URI, headers and extensions, for a policy's
+    /// [`idempotent_when`](crate::RetryPolicyBuilder::idempotent_when)
+    /// hook. `None` (the default) for a request that has no HTTP head.
+    fn head(&self) -> Option<RequestHead<'_>> {
+        None
+    }
 }
+
+/// The head of an HTTP request, as a policy's
+/// [`idempotent_when`](crate::RetryPolicyBuilder::idempotent_when) hook
+/// sees it.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct RequestHead<'a> {
+    /// The method.
+    pub method: &'a Method,
+    /// The URI.
+    pub uri: &'a Uri,
+    /// The headers.
+    pub headers: &'a HeaderMap,
+    /// The extensions, where a caller may have tagged the request.
+    pub extensions: &'a Extensions,
+}
+
+impl<'a, B> From<&'a Request<B>> for RequestHead<'a> {
+    fn from(request: &'a Request<B>) -> Self {
+        RequestHead {
+            method: request.method(),
+            uri: request.uri(),
+            headers: request.headers(),
+            extensions: request.extensions(),
+        }
+    }
+}
+
+/// Whether an HTTP request may be sent twice by its own account: its method
+/// is idempotent (RFC 9110, section 9.2.2), or it carries an
+/// `Idempotency-Key` header (IETF httpapi draft
+/// "The Idempotency-Key HTTP Header Field"; Go's `net/http` treats such
+/// requests as replayable too), by which the server recognizes a repeat.
+fn request_is_idempotent<B>(request: &Request<B>) -> bool {
+    is_idempotent(request.method()) || request.headers().contains_key(IDEMPOTENCY_KEY)
+}
+
+/// The `Idempotency-Key` header's name.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 impl<B: Clone> CloneRequest for Request<B> {
     fn clone_request(&self) -> Option<Self> {
-        Some(with_body(self, self.body().clone()))
+        Some(self.clone())
     }
 
     fn is_idempotent(&self) -> bool {
-        is_idempotent(self.method())
+        request_is_idempotent(self)
+    }
+
+    fn head(&self) -> Option<RequestHead<'_>> {
+        Some(self.into())
     }
 }
 
@@ -64,7 +117,11 @@ impl<B> CloneRequest for Request<ReplayBody<B>> {
     }
 
     fn is_idempotent(&self) -> bool {
-        is_idempotent(self.method())
+        request_is_idempotent(self)
+    }
+
+    fn head(&self) -> Option<RequestHead<'_>> {
+        Some(self.into())
     }
 }
 
@@ -117,6 +174,20 @@ mod tests {
         assert_eq!(copy.headers(), request.headers());
         assert_eq!(copy.extensions().get::<Tag>(), Some(&Tag("kept")));
         assert_eq!(copy.body(), "{\"n\":7}");
+    }
+
+    #[test]
+    fn an_idempotency_key_makes_any_method_idempotent() {
+        for method in [Method::POST, Method::PATCH] {
+            let keyed = Request::builder()
+                .method(method.clone())
+                .header("Idempotency-Key", "8e03978e-40d5-43e8-bc93-6894a57f9324")
+                .body(())
+                .unwrap();
+            assert!(keyed.is_idempotent(), "{method}");
+            let plain = Request::builder().method(method.clone()).body(()).unwrap();
+            assert!(!plain.is_idempotent(), "{method}");
+        }
     }
 
     #[test]

@@ -113,7 +113,7 @@ impl<S, C, Req> Service<Req> for Retry<S, C>
 where
     S: Service<Req> + Clone,
     S::Error: fmt::Debug,
-    C: Classify<S::Error> + Clone,
+    C: Classify<S::Error, Req> + Clone,
     Req: CloneRequest,
 {
     type Response = S::Response;
@@ -138,7 +138,7 @@ where
             budget.deposit();
         }
         let (copy, idempotent) = if self.policy.max_retries > 0 {
-            (request.clone_request(), request.is_idempotent())
+            (request.clone_request(), self.policy.is_idempotent(&request))
         } else {
             (None, false)
         };

@@ -419,3 +419,52 @@ pub async fn reset_first_then_serve() -> (SocketAddr, Requests, Arc<std::sync::a
     .await;
     (addr, requests, resets)
 }
+
+/// How many request heads a server received.
+#[derive(Clone, Debug, Default)]
+pub struct Heads(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Heads {
+    /// The count once it reached `at_least` (or after 5 s), read again
+    /// 50 ms later so a late duplicate would still be counted.
+    pub async fn wait_for(&self, at_least: usize) -> usize {
+        use std::sync::atomic::Ordering;
+        for _ in 0..500 {
+            if self.0.load(Ordering::SeqCst) >= at_least {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A hyper server that counts each request's head as it arrives, before
+/// reading its body, then answers 200 (or gives up if the body fails).
+pub async fn count_heads() -> (SocketAddr, Heads) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().unwrap();
+    let heads = Heads::default();
+    let counter = heads.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let counter = counter.clone();
+            let service = service_fn(move |request: Request<Incoming>| {
+                counter.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async move {
+                    let _ = request.into_body().collect().await;
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+                }
+            });
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (addr, heads)
+}

@@ -1,0 +1,334 @@
+//! Reading an error chain: each link may only conclude what its place in
+//! the chain can know.
+//!
+//! An io kind means one thing when the connector returned it (nothing was
+//! sent) and another when an established connection reported it (the
+//! request may have been written and processed). So the walk carries where
+//! it stands, and every conclusion is capped by that place:
+//!
+//! | where the walk stands | the most a link can mean |
+//! |---|---|
+//! | under hyper-util's `is_connect()` | transient kinds: `Connect`; permanent ones: `Other` |
+//! | under a hyper-util error of another kind, or inside a `hyper::Error` | `ConnectionLost` |
+//! | nowhere known (a bare error of the inner service) | what the io kind says |
+
+use std::error::Error as StdError;
+use std::io;
+
+use crate::classify::ErrorClass;
+
+/// Where the walk down an error chain stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// No wrapper has been seen: the error is the inner service's own.
+    Unknown,
+    /// Under hyper-util's `Error::is_connect()`, or at a connector: the
+    /// connector failed, so no byte of the request was written.
+    Connector,
+    /// Under a hyper-util error of another kind (`SendRequest`, ...) or
+    /// inside a `hyper::Error`: an established connection was in use, so
+    /// the request may have been written.
+    Transport,
+}
+
+/// The class of `error`, walking its chain from the outermost link.
+pub(crate) fn classify(error: &(dyn StdError + 'static)) -> ErrorClass {
+    walk(error, Place::Unknown)
+}
+
+/// The class of an error a connector returned: nothing was sent, so it is a
+/// connect failure unless the chain shows it can never succeed.
+pub(crate) fn classify_connector_error(error: &(dyn StdError + 'static)) -> ErrorClass {
+    walk(error, Place::Connector)
+}
+
+fn walk(error: &(dyn StdError + 'static), mut place: Place) -> ErrorClass {
+    let mut next = Some(error);
+    while let Some(link) = next {
+        match read(link, place) {
+            Reading::Decided(class) => return class,
+            Reading::Enter(inner) => place = inner,
+            Reading::Nothing => {}
+        }
+        next = source(link);
+    }
+    match place {
+        // hyper-util's `Connect` kind with no further evidence (a DNS
+        // failure: `ConnectError("dns error", ..)` whose cause is an io
+        // error of no telling kind): nothing was sent, and a later attempt
+        // may succeed.
+        Place::Connector => ErrorClass::Connect,
+        Place::Unknown | Place::Transport => ErrorClass::Other,
+    }
+}
+
+/// What one link says.
+enum Reading {
+    /// The class of the whole error.
+    Decided(ErrorClass),
+    /// The links below stand in this place.
+    Enter(Place),
+    /// Nothing; read on.
+    Nothing,
+}
+
+fn read(link: &(dyn StdError + 'static), place: Place) -> Reading {
+    if let Some(error) = link.downcast_ref::<hyper_util::client::legacy::Error>() {
+        return read_client_error(error, place);
+    }
+    if let Some(error) = link.downcast_ref::<hyper::Error>() {
+        return read_hyper_error(error, place);
+    }
+    if let Some(error) = link.downcast_ref::<io::Error>() {
+        return match read_io_kind(error.kind(), place) {
+            Some(class) => Reading::Decided(class),
+            None => Reading::Nothing,
+        };
+    }
+    if is_timeout_elapsed(link) {
+        // A timeout around one attempt fired: the attempt may have been
+        // written and processed, like an io `TimedOut`.
+        return Reading::Decided(cap(ErrorClass::ConnectionLost, place));
+    }
+    if place == Place::Connector && is_invalid_url(link) {
+        return Reading::Decided(ErrorClass::Other);
+    }
+    Reading::Nothing
+}
+
+/// hyper-util's legacy client error (hyper-util 0.1.21,
+/// `client/legacy/client.rs`).
+fn read_client_error(error: &hyper_util::client::legacy::Error, place: Place) -> Reading {
+    if place != Place::Unknown {
+        // Already placed by an outer link, which knows better.
+        return Reading::Nothing;
+    }
+    if error.is_connect() {
+        // `connect_to` wraps whatever the connector returned as
+        // `e!(Connect, src)`: the connector failed, nothing was written.
+        Reading::Enter(Place::Connector)
+    } else {
+        // `SendRequest` (`Error::tx`), `Canceled`, `ChannelClosed`, ...:
+        // a connection was handed the request, or was being set up for it.
+        // Only hyper's own `is_canceled()` below may say it was not sent.
+        Reading::Enter(Place::Transport)
+    }
+}
+
+/// hyper's error (hyper 1.12, `error.rs`).
+fn read_hyper_error(error: &hyper::Error, place: Place) -> Reading {
+    if error.is_canceled() {
+        // Never dispatched: `client/dispatch.rs` drops an `Envelope` with
+        // "connection closed"; `proto/h1/dispatch.rs` cancels a queued
+        // request with "the message was never even started". Nothing was
+        // written, whatever the cause below says, and wherever it stands.
+        return Reading::Decided(ErrorClass::Connect);
+    }
+    if error.is_user() {
+        // `Kind::User`: the request body failed (`User::Body`), a body
+        // write was aborted, a CONNECT with a body... The caller's own
+        // failure; sending again would fail again or duplicate the head.
+        return Reading::Decided(ErrorClass::Other);
+    }
+    if error.is_incomplete_message() || error.is_timeout() {
+        // "connection closed before message completed", or a timer hyper
+        // was given fired: the request may have been written.
+        return Reading::Decided(cap(ErrorClass::ConnectionLost, place));
+    }
+    match place {
+        // A connector that speaks HTTP itself (a proxy's CONNECT): still
+        // the connector's failure.
+        Place::Connector => Reading::Nothing,
+        Place::Unknown | Place::Transport => Reading::Enter(Place::Transport),
+    }
+}
+
+/// What an io kind can say where it stands.
+fn read_io_kind(kind: io::ErrorKind, place: Place) -> Option<ErrorClass> {
+    use io::ErrorKind::*;
+    let class = match kind {
+        // The connector could never succeed with these: a bad address or
+        // URI (`InvalidInput`), a TLS failure (`InvalidData`: "invalid peer
+        // certificate"), a socket it may not open.
+        InvalidInput | InvalidData | PermissionDenied | Unsupported
+            if place == Place::Connector =>
+        {
+            return Some(ErrorClass::Other)
+        }
+        // Linux also reports EHOSTUNREACH, ENETUNREACH and ECONNREFUSED on
+        // an *established* connection after an ICMP error: `cap` lets them
+        // mean "never sent" only where no connection was in use.
+        ConnectionRefused | AddrNotAvailable | HostUnreachable | NetworkUnreachable => {
+            ErrorClass::Connect
+        }
+        // The request may have been written. At the connector they broke
+        // the handshake instead (hyper-util's "tcp connect error" carries
+        // `TimedOut` for its connect timeout, and `NotConnected` for
+        // "Network unreachable").
+        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected
+        | TimedOut => ErrorClass::ConnectionLost,
+        _ => return None,
+    };
+    Some(cap(class, place))
+}
+
+/// The most `class` can mean where the walk stands.
+///
+/// At the connector no byte of the request was written, so a lost
+/// connection there is a failed connect; on a connection in use, a
+/// "connect" kind can mean no more than a lost connection.
+fn cap(class: ErrorClass, place: Place) -> ErrorClass {
+    match (place, class) {
+        (Place::Connector, ErrorClass::ConnectionLost) => ErrorClass::Connect,
+        (Place::Transport, ErrorClass::Connect) => ErrorClass::ConnectionLost,
+        _ => class,
+    }
+}
+
+/// The next link. `io::Error::source()` skips the error an `io::Error`
+/// wraps (it returns the wrapped error's own source), so an io error's
+/// wrapped error is the next link instead.
+fn source<'a>(link: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError + 'static)> {
+    if let Some(io) = link.downcast_ref::<io::Error>() {
+        if let Some(inner) = io.get_ref() {
+            return Some(inner);
+        }
+    }
+    link.source()
+}
+
+/// tower's `timeout::error::Elapsed` or tokio's `time::error::Elapsed`.
+fn is_timeout_elapsed(link: &(dyn StdError + 'static)) -> bool {
+    link.is::<tower_timeout::Elapsed>() || link.is::<tokio::time::error::Elapsed>()
+}
+
+/// hyper-util's `HttpConnector` refuses a URI it cannot connect to with a
+/// `ConnectError` that carries no cause and whose message starts "invalid
+/// URL" (hyper-util 0.1.21, `connect/http.rs`: `INVALID_NOT_HTTP`
+/// "invalid URL, scheme is not http", `INVALID_MISSING_SCHEME`,
+/// `INVALID_MISSING_HOST`). The type is not exported, so its message is the
+/// only evidence; it is read only under the connector.
+fn is_invalid_url(link: &(dyn StdError + 'static)) -> bool {
+    link.source().is_none() && link.to_string().starts_with("invalid URL")
+}
+
+/// tower's timeout error, named apart so the walk reads plainly.
+mod tower_timeout {
+    pub(super) use tower::timeout::error::Elapsed;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fmt;
+
+    /// An error with a message and an optional cause, as hyper-util's
+    /// `ConnectError` is.
+    #[derive(Debug)]
+    struct Message(&'static str, Option<io::Error>);
+
+    impl fmt::Display for Message {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl StdError for Message {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            self.1.as_ref().map(|e| e as _)
+        }
+    }
+
+    fn io(kind: io::ErrorKind) -> io::Error {
+        io::Error::new(kind, "test")
+    }
+
+    #[test]
+    fn at_the_connector_transient_failures_are_connect() {
+        use io::ErrorKind::*;
+        for kind in [
+            ConnectionRefused,
+            ConnectionReset,
+            ConnectionAborted,
+            TimedOut,
+            HostUnreachable,
+            NetworkUnreachable,
+            AddrNotAvailable,
+            NotConnected,
+            UnexpectedEof,
+        ] {
+            let error = Message("tcp connect error", Some(io(kind)));
+            assert_eq!(
+                classify_connector_error(&error),
+                ErrorClass::Connect,
+                "{kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn at_the_connector_permanent_failures_are_other() {
+        use io::ErrorKind::*;
+        for kind in [InvalidInput, InvalidData, PermissionDenied, Unsupported] {
+            let error = Message("tls handshake", Some(io(kind)));
+            assert_eq!(
+                classify_connector_error(&error),
+                ErrorClass::Other,
+                "{kind:?}"
+            );
+        }
+        let not_http = Message("invalid URL, scheme is not http", None);
+        assert_eq!(classify_connector_error(&not_http), ErrorClass::Other);
+    }
+
+    #[test]
+    fn at_the_connector_a_failure_without_evidence_is_connect() {
+        // hyper-util's "dns error" over getaddrinfo's io error of no kind.
+        let dns = Message(
+            "dns error",
+            Some(io::Error::other("failed to lookup address")),
+        );
+        assert_eq!(classify_connector_error(&dns), ErrorClass::Connect);
+        // An "invalid URL" message counts only under the connector.
+        let bare = Message("invalid URL, scheme is not http", None);
+        assert_eq!(classify(&bare), ErrorClass::Other);
+    }
+
+    #[test]
+    fn a_timeout_around_an_attempt_is_a_lost_connection() {
+        let tower = tower::timeout::error::Elapsed::new();
+        assert_eq!(classify(&tower), ErrorClass::ConnectionLost);
+        let boxed: Box<dyn StdError + Send + Sync> = Box::new(tower);
+        assert_eq!(classify(&*boxed), ErrorClass::ConnectionLost);
+        // ...and a failed connect when it was around the connector.
+        let tower = tower::timeout::error::Elapsed::new();
+        assert_eq!(classify_connector_error(&tower), ErrorClass::Connect);
+    }
+
+    #[test]
+    fn the_error_an_io_error_wraps_is_read() {
+        // `io::Error::source()` skips the error it wraps (it returns that
+        // error's own source, here none), so only reading the wrapped error
+        // finds the "invalid URL".
+        let wrapped = io::Error::other(Message("invalid URL, scheme is not http", None));
+        assert!(wrapped.source().is_none());
+        assert_eq!(classify_connector_error(&wrapped), ErrorClass::Other);
+    }
+
+    #[test]
+    fn caps_keep_each_place_to_what_it_can_know() {
+        assert_eq!(
+            cap(ErrorClass::Connect, Place::Transport),
+            ErrorClass::ConnectionLost
+        );
+        assert_eq!(
+            cap(ErrorClass::ConnectionLost, Place::Connector),
+            ErrorClass::Connect
+        );
+        assert_eq!(
+            cap(ErrorClass::Connect, Place::Unknown),
+            ErrorClass::Connect
+        );
+        assert_eq!(cap(ErrorClass::Other, Place::Connector), ErrorClass::Other);
+    }
+}
