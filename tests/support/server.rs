@@ -468,3 +468,22 @@ pub async fn count_heads() -> (SocketAddr, Heads) {
     });
     (addr, heads)
 }
+
+/// Reads each whole request, records it, and never answers; the
+/// connection is held until the client goes away (or 10 s pass).
+pub async fn stall_after_reading_request() -> (SocketAddr, Requests) {
+    let requests = Requests::default();
+    let recorded = requests.clone();
+    let addr = serve_raw(move |mut stream: TcpStream| {
+        let recorded = recorded.clone();
+        async move {
+            if let Some((method, _)) = read_request(&mut stream).await {
+                recorded.record(method, Bytes::new());
+            }
+            let mut rest = [0u8; 1024];
+            let _ = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut rest)).await;
+        }
+    })
+    .await;
+    (addr, requests)
+}
