@@ -8,8 +8,12 @@
 //! outage into a retry storm; the floor keeps a quiet client able to retry.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+#[cfg(all(test, conn_retry_loom))]
+use ::loom::sync::atomic::{AtomicU64, Ordering};
+#[cfg(not(all(test, conn_retry_loom)))]
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::time::Instant;
 
@@ -22,10 +26,18 @@ const SLOTS: usize = 10;
 /// The settings of a retry budget, shared by every clone of the policy it is
 /// given to.
 ///
+/// A retry is allowed while the retries of the last `window` number fewer
+/// than `ratio x requests of the last window + min_per_second x window`.
+/// The floor is a count per window, not a rate: with the defaults, 100
+/// retries may go out in one burst, and then no more until requests come
+/// in or the counted retries slide out of the window (it slides in tenths
+/// of the window).
+///
 /// # Default
 ///
 /// [`RetryBudget::default()`]: retries may add 20% to the requests of the
-/// last 10 s, plus a floor of 10 retries per second.
+/// last 10 s, plus a floor of 100 retries per 10 s window
+/// (`min_per_second` 10).
 ///
 /// # Example
 ///
@@ -69,14 +81,16 @@ impl RetryBudget {
         self
     }
 
-    /// Retries per second allowed whatever the traffic; default 10.
+    /// The floor, in retries per second of the window: `min_per_second x
+    /// window` retries are allowed per window whatever the traffic, and may
+    /// be spent in one burst; default 10 (100 per 10 s window).
     pub const fn min_per_second(mut self, min_per_second: u32) -> Self {
         self.min_per_second = min_per_second;
         self
     }
 
     /// The sliding window over which requests and retries are counted;
-    /// default 10 s.
+    /// default 10 s, at least 1 s.
     pub const fn window(mut self, window: Duration) -> Self {
         self.window = window;
         self
@@ -138,16 +152,29 @@ impl BudgetState {
     }
 }
 
-/// Adds one to `slot` for `epoch`, restarting it if it holds an older one.
+/// Adds one to `slot` for `epoch`, restarting it only if it holds an
+/// *older* epoch.
+///
+/// A writer delayed by most of a window (descheduled between reading the
+/// clock and writing) may find its slot already restarted for a newer
+/// epoch; its one event is then counted there, not allowed to wipe the
+/// newer count. Epochs are compared with wrapping arithmetic, which is
+/// exact while they are less than 2^31 slots apart (the window's minimum
+/// of 1 s keeps that to years: see `build()`).
 fn add(slot: &AtomicU64, epoch: u32) {
     let _ = slot.fetch_update(Ordering::AcqRel, Ordering::Acquire, |packed| {
         let (slot_epoch, count) = unpack(packed);
-        Some(if slot_epoch == epoch {
-            pack(epoch, count.saturating_add(1))
-        } else {
+        Some(if is_older(slot_epoch, epoch) {
             pack(epoch, 1)
+        } else {
+            pack(slot_epoch, count.saturating_add(1))
         })
     });
+}
+
+/// Whether `slot_epoch` comes before `epoch`.
+fn is_older(slot_epoch: u32, epoch: u32) -> bool {
+    (epoch.wrapping_sub(slot_epoch) as i32) > 0
 }
 
 /// The counts of the slots still inside the window ending at `epoch`.
@@ -179,7 +206,7 @@ impl fmt::Debug for BudgetState {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(conn_retry_loom)))]
 mod tests {
     use super::*;
 
@@ -253,6 +280,29 @@ mod tests {
     }
 
     #[test]
+    fn a_delayed_writer_does_not_wipe_a_newer_slot() {
+        let slot = AtomicU64::new(0);
+        // The current epoch, 15, has counted 40 events in this slot...
+        for _ in 0..40 {
+            add(&slot, 15);
+        }
+        // ...when a writer that read the clock at epoch 5 (same slot index,
+        // a window earlier) finally writes.
+        add(&slot, 5);
+        assert_eq!(unpack(slot.load(Ordering::Acquire)), (15, 41));
+        // A newer epoch still restarts the slot.
+        add(&slot, 25);
+        assert_eq!(unpack(slot.load(Ordering::Acquire)), (25, 1));
+    }
+
+    #[test]
+    fn epochs_compare_across_the_wrap() {
+        assert!(is_older(u32::MAX, 3));
+        assert!(!is_older(3, u32::MAX));
+        assert!(!is_older(7, 7));
+    }
+
+    #[test]
     fn counts_pack_and_unpack() {
         assert_eq!(unpack(pack(7, 9)), (7, 9));
         assert_eq!(unpack(pack(u32::MAX, u32::MAX)), (u32::MAX, u32::MAX));
@@ -271,5 +321,60 @@ mod tests {
             thread.join().unwrap();
         }
         assert_eq!(sum(&budget.requests, budget.epoch()), 40_000);
+    }
+}
+
+/// The slot arithmetic under every interleaving, as tokio checks its own
+/// atomics: `RUSTFLAGS="--cfg conn_retry_loom" cargo test --lib budget::loom`.
+#[cfg(all(test, conn_retry_loom))]
+mod loom {
+    use super::*;
+    use ::loom::sync::Arc;
+    use ::loom::thread;
+
+    #[test]
+    fn concurrent_adds_to_one_epoch_are_all_counted() {
+        ::loom::model(|| {
+            let slot = Arc::new(AtomicU64::new(pack(3, 0)));
+            let other = slot.clone();
+            let writer = thread::spawn(move || add(&other, 3));
+            add(&slot, 3);
+            writer.join().unwrap();
+            assert_eq!(unpack(slot.load(Ordering::Acquire)), (3, 2));
+        });
+    }
+
+    #[test]
+    fn a_late_writer_never_wipes_the_newer_epoch() {
+        ::loom::model(|| {
+            // The slot holds 5 events of epoch 15; a writer of epoch 5 (a
+            // window late) races a writer of epoch 15.
+            let slot = Arc::new(AtomicU64::new(pack(15, 5)));
+            let other = slot.clone();
+            let late = thread::spawn(move || add(&other, 5));
+            add(&slot, 15);
+            late.join().unwrap();
+            let (epoch, count) = unpack(slot.load(Ordering::Acquire));
+            assert_eq!(epoch, 15);
+            assert_eq!(count, 7, "both events counted in the newer slot");
+        });
+    }
+
+    #[test]
+    fn a_restart_and_an_add_race_without_losing_the_newer_count() {
+        ::loom::model(|| {
+            // The slot holds epoch 5; one writer moves it on to 15 while a
+            // late writer of epoch 5 adds to it.
+            let slot = Arc::new(AtomicU64::new(pack(5, 9)));
+            let other = slot.clone();
+            let late = thread::spawn(move || add(&other, 5));
+            add(&slot, 15);
+            late.join().unwrap();
+            let (epoch, count) = unpack(slot.load(Ordering::Acquire));
+            assert_eq!(epoch, 15);
+            // Either the late add landed in epoch 5 before the restart (1
+            // left), or after it, in epoch 15 (2).
+            assert!(count == 1 || count == 2, "{count}");
+        });
     }
 }

@@ -287,11 +287,11 @@ impl<C> RetryPolicyBuilder<C> {
                     "must be between 0 and 10 (0% to 1000% of requests)",
                 ));
             }
-            if budget.window.is_zero() {
+            if budget.window < MIN_BUDGET_WINDOW {
                 return Err(ConfigError::new(
                     "budget.window",
-                    "0ns",
-                    "must be greater than zero",
+                    format_args!("{:?}", budget.window),
+                    "must be at least 1s (its tenths are counted by a 32-bit epoch, which then lasts 13 years before it wraps)",
                 ));
             }
             self.policy.budget = Some(Arc::new(BudgetState::new(budget)));
@@ -309,6 +309,10 @@ impl fmt::Debug for IdempotencyHook {
         f.write_str("IdempotencyHook")
     }
 }
+
+/// The shortest budget window: a tenth of it is one slot, and 2^32 slots of
+/// 100 ms last 13.6 years, so the budget's epoch does not wrap in practice.
+const MIN_BUDGET_WINDOW: Duration = Duration::from_secs(1);
 
 /// A seed shared by every clone of a policy; each request that retries
 /// takes the next seed derived from it.
@@ -443,7 +447,7 @@ mod tests {
     }
 
     #[test]
-    fn budget_ratios_outside_zero_to_ten_and_empty_windows_are_rejected() {
+    fn budget_ratios_outside_zero_to_ten_and_windows_under_a_second_are_rejected() {
         for ratio in [-0.1, 10.01, f64::NAN, f64::INFINITY] {
             let err = RetryPolicy::builder()
                 .budget(RetryBudget::default().ratio(ratio))
@@ -451,11 +455,17 @@ mod tests {
                 .unwrap_err();
             assert_eq!(err.field(), "budget.ratio", "{ratio}");
         }
-        let err = RetryPolicy::builder()
-            .budget(RetryBudget::default().window(Duration::ZERO))
-            .build()
-            .unwrap_err();
-        assert_eq!(err.field(), "budget.window");
+        for window in [Duration::ZERO, Duration::from_nanos(1), ms(999)] {
+            let err = RetryPolicy::builder()
+                .budget(RetryBudget::default().window(window))
+                .build()
+                .unwrap_err();
+            assert_eq!(err.field(), "budget.window", "{window:?}");
+        }
+        let policy = RetryPolicy::builder()
+            .budget(RetryBudget::default().window(ms(1_000)))
+            .build();
+        assert!(policy.unwrap().has_budget());
         for ratio in [0.0, 0.2, 10.0] {
             let policy = RetryPolicy::builder()
                 .budget(RetryBudget::default().ratio(ratio))
