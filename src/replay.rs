@@ -5,7 +5,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use bytes::{Buf, Bytes};
 use http::HeaderMap;
@@ -64,9 +64,8 @@ pub struct ReplayBody<B> {
 }
 
 struct Shared<B> {
-    // The unread rest of the original body; `None` once it ended or failed.
-    rest: Option<Pin<Box<B>>>,
-    ended: bool,
+    // The unread rest of the original body.
+    rest: Rest<B>,
     // Frames read from `rest` so far, recorded or not.
     read: usize,
     recording: Vec<Bytes>,
@@ -78,15 +77,37 @@ struct Shared<B> {
     trailers: Option<HeaderMap>,
     // The whole body's size hint, as the original gave it.
     size_hint: SizeHint,
+    // Instances that found the rest lent to another and wait for it back.
+    waiting: Vec<Waker>,
+}
+
+/// Where the unread rest of the original body is.
+enum Rest<B> {
+    /// Here, ready to be polled by whichever instance is at the front.
+    Here(Pin<Box<B>>),
+    /// Taken out by an instance polling it, so that no lock is held while
+    /// the wrapped body runs; it comes back when that poll returns.
+    Lent,
+    /// It ended: every frame was read.
+    Ended,
+    /// It failed (or panicked while lent): nothing more can be read.
+    Failed,
 }
 
 impl<B: Body> ReplayBody<B> {
     /// Wraps `body`, recording at most `limit` bytes of it for replays.
     pub fn new(body: B, limit: usize) -> Self {
         let size_hint = body.size_hint();
+        // A body already at its end (`Empty`) is over before it starts, so
+        // the wrapper says so too: HTTP/1 then sends no `content-length: 0`
+        // and HTTP/2 no empty DATA frame.
+        let rest = if body.is_end_stream() {
+            Rest::Ended
+        } else {
+            Rest::Here(Box::pin(body))
+        };
         let shared = Shared {
-            rest: Some(Box::pin(body)),
-            ended: false,
+            rest,
             read: 0,
             recording: Vec::new(),
             recorded_bytes: 0,
@@ -94,6 +115,7 @@ impl<B: Body> ReplayBody<B> {
             unreplayable: false,
             trailers: None,
             size_hint,
+            waiting: Vec::new(),
         };
         Self::instance(Arc::new(Mutex::new(shared)))
     }
@@ -113,9 +135,7 @@ impl<B> ReplayBody<B> {
     /// `None` if the body can no longer be replayed (past its limit, or its
     /// stream failed).
     pub fn replay(&self) -> Option<Self> {
-        let shared = self.lock();
-        let replayable = !shared.unreplayable && (shared.rest.is_some() || shared.ended);
-        drop(shared);
+        let replayable = !self.lock().unreplayable;
         replayable.then(|| Self::instance(self.shared.clone()))
     }
 
@@ -125,8 +145,8 @@ impl<B> ReplayBody<B> {
 }
 
 fn lock<B>(shared: &Mutex<Shared<B>>) -> MutexGuard<'_, Shared<B>> {
-    // A panic while holding the lock leaves counters only; the data is
-    // still consistent enough to refuse or replay.
+    // The lock is never held while the wrapped body runs, so a panic cannot
+    // happen while it is held; a poisoned lock still holds consistent data.
     shared
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -145,40 +165,64 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
-        // Borrow the shared state apart from this instance's counters, which
-        // are updated while the lock is held.
-        let mut shared = lock(&this.shared);
+        loop {
+            let mut shared = lock(&this.shared);
 
-        // Behind the shared stream: replay what was recorded.
-        if this.position < shared.read {
-            if shared.unreplayable {
-                return Poll::Ready(Some(Err(ReplayError.into())));
+            // Behind the shared stream: replay what was recorded.
+            if this.position < shared.read {
+                if shared.unreplayable {
+                    return Poll::Ready(Some(Err(ReplayError.into())));
+                }
+                let chunk = shared.recording[this.position].clone();
+                this.position += 1;
+                this.sent += chunk.len() as u64;
+                return Poll::Ready(Some(Ok(Frame::data(chunk))));
             }
-            let chunk = shared.recording[this.position].clone();
-            this.position += 1;
-            this.sent += chunk.len() as u64;
-            return Poll::Ready(Some(Ok(Frame::data(chunk))));
-        }
 
-        // At the front: read on, recording as long as the limit allows.
-        while let Some(rest) = shared.rest.as_mut() {
-            let frame = match ready!(rest.as_mut().poll_frame(cx)) {
-                Some(Ok(frame)) => frame,
-                Some(Err(error)) => {
-                    shared.rest = None;
+            // At the front: borrow the rest and poll it without the lock.
+            let body = match std::mem::replace(&mut shared.rest, Rest::Lent) {
+                Rest::Here(body) => body,
+                Rest::Lent => {
+                    // Another instance is polling it right now, on another
+                    // thread; it wakes us when it gives the body back.
+                    if !shared.waiting.iter().any(|w| w.will_wake(cx.waker())) {
+                        shared.waiting.push(cx.waker().clone());
+                    }
+                    return Poll::Pending;
+                }
+                Rest::Ended => {
+                    shared.rest = Rest::Ended;
+                    return Poll::Ready(end(&mut this.trailers_sent, &shared));
+                }
+                Rest::Failed => {
+                    shared.rest = Rest::Failed;
+                    return Poll::Ready(Some(Err(ReplayError.into())));
+                }
+            };
+            drop(shared);
+
+            let mut lent = Lent {
+                shared: &this.shared,
+                body: Some(body),
+            };
+            let polled = lent.body().as_mut().poll_frame(cx);
+            let frame = match polled {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    drop(lent.give_back(Rest::Ended));
+                    continue;
+                }
+                Poll::Ready(Some(Err(error))) => {
+                    let mut shared = lent.give_back(Rest::Failed);
                     shared.forget();
                     return Poll::Ready(Some(Err(error.into())));
                 }
-                None => {
-                    shared.rest = None;
-                    shared.ended = true;
-                    break;
-                }
+                Poll::Ready(Some(Ok(frame))) => frame,
             };
             let frame = match frame.into_data() {
                 Ok(mut data) => {
                     let chunk = data.copy_to_bytes(data.remaining());
-                    shared.record(&chunk);
+                    lent.give_back_here().record(&chunk);
                     this.position += 1;
                     this.sent += chunk.len() as u64;
                     return Poll::Ready(Some(Ok(Frame::data(chunk))));
@@ -186,31 +230,105 @@ where
                 Err(frame) => frame,
             };
             if let Ok(trailers) = frame.into_trailers() {
-                shared.trailers = Some(trailers.clone());
+                lent.give_back_here().trailers = Some(trailers.clone());
                 this.trailers_sent = true;
                 return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
             }
             // Neither data nor trailers: http-body 1 has no such frame;
-            // skip it and read on.
+            // skip it and read on (`lent` gives the body back on drop).
         }
+    }
 
-        if !shared.ended {
-            // The original stream failed under another instance.
-            return Poll::Ready(Some(Err(ReplayError.into())));
+    fn is_end_stream(&self) -> bool {
+        let shared = self.lock();
+        if self.position < shared.read {
+            return false;
         }
-        match &shared.trailers {
-            Some(trailers) if !this.trailers_sent => {
-                this.trailers_sent = true;
-                Poll::Ready(Some(Ok(Frame::trailers(trailers.clone()))))
-            }
-            _ => Poll::Ready(None),
+        match &shared.rest {
+            Rest::Here(body) => body.is_end_stream() && shared.trailers.is_none(),
+            Rest::Ended => shared.trailers.is_none() || self.trailers_sent,
+            Rest::Lent | Rest::Failed => false,
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self.lock().size_hint.exact() {
+        let whole = self.lock().size_hint;
+        match whole.exact() {
             Some(total) => SizeHint::with_exact(total.saturating_sub(self.sent)),
-            None => SizeHint::default(),
+            None => {
+                let mut rest = SizeHint::new();
+                rest.set_lower(whole.lower().saturating_sub(self.sent));
+                if let Some(upper) = whole.upper() {
+                    rest.set_upper(upper.saturating_sub(self.sent));
+                }
+                rest
+            }
+        }
+    }
+}
+
+/// The end of the stream for an instance: the trailers it has not sent
+/// yet, or nothing more.
+fn end<B>(trailers_sent: &mut bool, shared: &Shared<B>) -> Option<Result<Frame<Bytes>, BoxError>> {
+    match &shared.trailers {
+        Some(trailers) if !*trailers_sent => {
+            *trailers_sent = true;
+            Some(Ok(Frame::trailers(trailers.clone())))
+        }
+        _ => None,
+    }
+}
+
+/// The rest of the original body, lent to one instance for one poll. It is
+/// given back (or marked failed, if the body panicked) even when the poll
+/// unwinds, and every instance waiting for it is woken.
+struct Lent<'a, B> {
+    shared: &'a Mutex<Shared<B>>,
+    body: Option<Pin<Box<B>>>,
+}
+
+impl<'a, B> Lent<'a, B> {
+    fn body(&mut self) -> &mut Pin<Box<B>> {
+        self.body
+            .as_mut()
+            .expect("a lent body is held until given back")
+    }
+
+    /// Gives the body back, still readable, and returns the locked state.
+    fn give_back_here(mut self) -> MutexGuard<'a, Shared<B>> {
+        let body = self.body.take().expect("a lent body is given back once");
+        self.give_back(Rest::Here(body))
+    }
+
+    /// Puts `rest` in the body's place and returns the locked state.
+    fn give_back(mut self, rest: Rest<B>) -> MutexGuard<'a, Shared<B>> {
+        self.body = None;
+        let mut shared = lock(self.shared);
+        shared.rest = rest;
+        for waiter in shared.waiting.drain(..) {
+            waiter.wake();
+        }
+        shared
+    }
+}
+
+impl<B> Drop for Lent<'_, B> {
+    fn drop(&mut self) {
+        let Some(body) = self.body.take() else {
+            return;
+        };
+        let rest = if std::thread::panicking() {
+            Rest::Failed
+        } else {
+            Rest::Here(body)
+        };
+        let mut shared = lock(self.shared);
+        if matches!(rest, Rest::Failed) {
+            shared.forget();
+        }
+        shared.rest = rest;
+        for waiter in shared.waiting.drain(..) {
+            waiter.wake();
         }
     }
 }
@@ -333,6 +451,115 @@ mod tests {
         body.frame().await.unwrap().unwrap();
         let error = early.collect().await.unwrap_err();
         assert!(error.is::<ReplayError>(), "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_empty_body_is_at_its_end_from_the_start() {
+        let body = ReplayBody::new(http_body_util::Empty::<Bytes>::new(), 10);
+        assert!(body.is_end_stream());
+        assert_eq!(body.size_hint().exact(), Some(0));
+        let copy = body.replay().unwrap();
+        assert!(copy.is_end_stream());
+        assert!(copy.collect().await.unwrap().to_bytes().is_empty());
+    }
+
+    #[tokio::test]
+    async fn each_instance_is_at_its_end_once_it_sent_everything() {
+        let mut body = ReplayBody::new(Full::new(Bytes::from_static(b"hello")), 100);
+        let mut copy = body.replay().unwrap();
+        assert!(!body.is_end_stream());
+        body.frame().await.unwrap().unwrap();
+        assert!(body.is_end_stream(), "Full says so after its one frame");
+        assert!(!copy.is_end_stream(), "the copy has not replayed it yet");
+        copy.frame().await.unwrap().unwrap();
+        assert!(copy.is_end_stream());
+    }
+
+    #[tokio::test]
+    async fn a_body_with_trailers_is_not_at_its_end_before_sending_them() {
+        let body = ReplayBody::new(chunks(&["ab"], true), 100);
+        let mut copy = body.replay().unwrap();
+        body.collect().await.unwrap();
+        copy.frame().await.unwrap().unwrap();
+        assert!(!copy.is_end_stream(), "the trailers are still to come");
+        let trailers = copy.frame().await.unwrap().unwrap();
+        assert!(trailers.is_trailers());
+        assert!(copy.is_end_stream());
+    }
+
+    #[test]
+    fn a_lower_and_upper_size_hint_count_down() {
+        struct Hinted;
+        impl Body for Hinted {
+            type Data = Bytes;
+            type Error = Infallible;
+            fn poll_frame(
+                self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+            ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"abc")))))
+            }
+            fn size_hint(&self) -> SizeHint {
+                let mut hint = SizeHint::new();
+                hint.set_lower(5);
+                hint.set_upper(10);
+                hint
+            }
+        }
+        let mut body = ReplayBody::new(Hinted, 100);
+        assert_eq!(
+            (body.size_hint().lower(), body.size_hint().upper()),
+            (5, Some(10))
+        );
+        let waker = std::task::Waker::noop();
+        let _ = Pin::new(&mut body).poll_frame(&mut Context::from_waker(waker));
+        assert_eq!(
+            (body.size_hint().lower(), body.size_hint().upper()),
+            (2, Some(7))
+        );
+    }
+
+    /// A body that, while it is polled, asks its own `ReplayBody` for its
+    /// state: with the lock held across the poll, this would deadlock.
+    struct AsksItsWrapper {
+        wrapper: Arc<Mutex<Option<ReplayBody<AsksItsWrapper>>>>,
+    }
+
+    impl Body for AsksItsWrapper {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            let wrapper = self.wrapper.lock().unwrap();
+            let copy = wrapper.as_ref().unwrap();
+            let _ = (copy.size_hint(), copy.is_end_stream(), copy.replay());
+            Poll::Ready(None)
+        }
+    }
+
+    #[test]
+    fn no_lock_is_held_while_the_wrapped_body_is_polled() {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let wrapper = Arc::new(Mutex::new(None));
+            let mut body = ReplayBody::new(
+                AsksItsWrapper {
+                    wrapper: wrapper.clone(),
+                },
+                10,
+            );
+            *wrapper.lock().unwrap() = body.replay();
+            let waker = std::task::Waker::noop();
+            let polled = Pin::new(&mut body).poll_frame(&mut Context::from_waker(waker));
+            let _ = done.send(matches!(polled, Poll::Ready(None)));
+        });
+        let ended = finished
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("polling the wrapped body deadlocked on the wrapper's lock");
+        assert!(ended);
     }
 
     #[tokio::test]

@@ -101,3 +101,70 @@ async fn a_streaming_post_is_not_replayed_after_its_connection_was_lost() {
     );
     assert_eq!((resets, attempts, requests.total()), (1, 1, 0));
 }
+
+/// What a server saw of a request head: its `content-length` header, and
+/// whether the body was over before it began (HTTP/2: the HEADERS frame
+/// carried END_STREAM, no DATA frame follows).
+async fn head_of_an_empty_replay_body(http2: bool) -> (Option<String>, bool) {
+    use http_body_util::{BodyExt, Empty, Full};
+    use hyper::body::{Body, Incoming};
+    use hyper_util::rt::TokioIo;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (seen_tx, seen_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let seen_tx = std::sync::Mutex::new(Some(seen_tx));
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            let length = request
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .map(|v| v.to_str().unwrap().to_string());
+            let at_end = request.body().is_end_stream();
+            if let Some(tx) = seen_tx.lock().unwrap().take() {
+                let _ = tx.send((length, at_end));
+            }
+            async move {
+                let _ = request.into_body().collect().await;
+                Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+            }
+        });
+        let io = TokioIo::new(stream);
+        if http2 {
+            let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .serve_connection(io, service)
+                .await;
+        } else {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await;
+        }
+    });
+
+    let client = Client::builder(TokioExecutor::new())
+        .http2_only(http2)
+        .build_http::<ReplayBody<Empty<Bytes>>>();
+    let mut client = ServiceBuilder::new()
+        .layer(RetryLayer::new(RetryPolicy::default()))
+        .service(client);
+    let request = Request::get(format!("http://{addr}/"))
+        .body(ReplayBody::new(Empty::new(), 1024))
+        .unwrap();
+    let response = client.ready().await.unwrap().call(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    seen_rx.await.unwrap()
+}
+
+#[tokio::test]
+async fn an_empty_replay_body_sends_no_content_length_over_http1() {
+    let (length, at_end) = head_of_an_empty_replay_body(false).await;
+    assert_eq!(length, None);
+    assert!(at_end);
+}
+
+#[tokio::test]
+async fn an_empty_replay_body_sends_no_data_frame_over_http2() {
+    let (_, at_end) = head_of_an_empty_replay_body(true).await;
+    assert!(at_end, "the HEADERS frame did not end the stream");
+}
