@@ -5,8 +5,10 @@
 //! connect timeout) never left the client: sending it again is always safe
 //! and usually worth it, after a growing, jittered pause. A request whose
 //! established connection broke may already have been written, so it is sent
-//! again only if its method is idempotent: a POST whose connection died is
-//! never sent twice. Every other error, and every HTTP response whatever its
+//! again only if it is idempotent (by its method, an `Idempotency-Key`
+//! header, or the policy's say): a POST whose connection died is never sent
+//! twice. Each piece of evidence in an error counts only where it stands:
+//! see [`ErrorClass::of`]. Every other error, and every HTTP response whatever its
 //! status, comes back at once and untouched. See [`ErrorClass`] for how each
 //! error is sorted.
 //!
@@ -56,7 +58,9 @@
 //!   connection. No request is ever copied, so streaming bodies just work,
 //!   and a request on a pooled connection never touches the layer at all.
 //!   Use [`ConnectorClassifier`]: at the connector nothing has been sent, so
-//!   every error is a connect failure. It serves wherever a
+//!   every transient error is a connect failure (an invalid URI or a
+//!   rejected TLS certificate is not retried). It compiles only around a
+//!   connector, never around a client. It serves wherever a
 //!   `Service<Uri>` connector is accepted: hyper-util's `Client::build`,
 //!   tonic's `Endpoint::connect_with_connector`.
 //!
