@@ -31,16 +31,23 @@ use crate::evidence;
 /// assert_eq!(ErrorClass::of(&denied), ErrorClass::Other);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorClass {
     /// Connecting failed: the request never left the client (refused,
     /// unreachable, DNS failure, connect timeout, address not available, or
     /// a request hyper canceled before writing it). Retried for every
     /// method.
     Connect,
+    /// The server said it did not process the request: an HTTP/2
+    /// RST_STREAM with REFUSED_STREAM, or a GOAWAY whose last-stream-id is
+    /// below the request's stream (RFC 9113, section 8.7). Retried for
+    /// every method, like a failed connect, but named apart so operators can
+    /// tell a refusing server from an unreachable one.
+    NotProcessed,
     /// An established connection broke before a response arrived (reset,
     /// aborted, broken pipe, closed before the message completed). The
     /// request may have been written, so it is retried only for idempotent
-    /// methods: a POST whose connection died is never sent twice.
+    /// requests: a POST whose connection died is never sent twice.
     ConnectionLost,
     /// Not a connection failure (a bad URI, a TLS or protocol error, an
     /// error of the inner service's own making). Never retried.
@@ -56,6 +63,8 @@ impl ErrorClass {
     /// |---|---|
     /// | under hyper-util's [`is_connect()`](hyper_util::client::legacy::Error::is_connect) (the connector failed) | transient kinds (refused, reset, timed out, unreachable, a failed DNS lookup, no addresses, anything not known to be permanent): [`Connect`]; permanent ones (`InvalidInput`, `InvalidData` such as a TLS certificate, `PermissionDenied`, `Unsupported`, hyper-util's "invalid URL" for a URI its connector cannot serve): [`Other`] |
     /// | hyper's [`is_canceled()`](hyper::Error::is_canceled) (never dispatched) | [`Connect`], for every method |
+    /// | an `h2::Error` from the server: RST_STREAM with REFUSED_STREAM, or GOAWAY above the stream's id (feature `http2`) | [`NotProcessed`], for every method |
+    /// | any other `h2::Error`: another reset reason, a GOAWAY h2 raised itself | at most [`ConnectionLost`] |
     /// | hyper's [`is_user()`](hyper::Error::is_user) (the request body failed, ...) | [`Other`]: the caller's own failure |
     /// | hyper's [`is_incomplete_message()`](hyper::Error::is_incomplete_message) or [`is_timeout()`](hyper::Error::is_timeout) | [`ConnectionLost`] |
     /// | any io kind under another hyper-util error (`SendRequest`) or inside a `hyper::Error`, even `ConnectionRefused` or `HostUnreachable`, which Linux also reports on an established connection | at most [`ConnectionLost`] |
@@ -75,7 +84,15 @@ impl ErrorClass {
     /// "connection closed") and `proto/h1/dispatch.rs` ("the message was
     /// never even started").
     ///
+    /// For HTTP/2, h2 0.4 `proto/streams/streams.rs` (`recv_go_away` fails
+    /// with the remote GOAWAY only the locally opened streams above its
+    /// last-stream-id; `recv_eof` fails the others with a `BrokenPipe`),
+    /// `error.rs` (`is_remote`: received in a frame from the peer) and
+    /// hyper 1.12 `error.rs` (`new_h2`: an h2 error is the source of a
+    /// `Kind::Http2` error, or its io error that of a `Kind::Io`).
+    ///
     /// [`Connect`]: ErrorClass::Connect
+    /// [`NotProcessed`]: ErrorClass::NotProcessed
     /// [`ConnectionLost`]: ErrorClass::ConnectionLost
     /// [`Other`]: ErrorClass::Other
     pub fn of(error: &(dyn StdError + 'static)) -> ErrorClass {
@@ -113,13 +130,14 @@ impl ErrorClass {
     /// use tower_conn_retry::ErrorClass;
     ///
     /// assert!(ErrorClass::Connect.is_retryable(false));
+    /// assert!(ErrorClass::NotProcessed.is_retryable(false));
     /// assert!(ErrorClass::ConnectionLost.is_retryable(true));
     /// assert!(!ErrorClass::ConnectionLost.is_retryable(false));
     /// assert!(!ErrorClass::Other.is_retryable(true));
     /// ```
     pub const fn is_retryable(self, idempotent: bool) -> bool {
         match self {
-            ErrorClass::Connect => true,
+            ErrorClass::Connect | ErrorClass::NotProcessed => true,
             ErrorClass::ConnectionLost => idempotent,
             ErrorClass::Other => false,
         }
@@ -129,6 +147,7 @@ impl ErrorClass {
     pub const fn as_str(self) -> &'static str {
         match self {
             ErrorClass::Connect => "connect",
+            ErrorClass::NotProcessed => "not_processed",
             ErrorClass::ConnectionLost => "connection_lost",
             ErrorClass::Other => "other",
         }
@@ -447,6 +466,8 @@ mod tests {
     fn retryability_follows_idempotency() {
         assert!(ErrorClass::Connect.is_retryable(false));
         assert!(ErrorClass::Connect.is_retryable(true));
+        assert!(ErrorClass::NotProcessed.is_retryable(false));
+        assert!(ErrorClass::NotProcessed.is_retryable(true));
         assert!(ErrorClass::ConnectionLost.is_retryable(true));
         assert!(!ErrorClass::ConnectionLost.is_retryable(false));
         assert!(!ErrorClass::Other.is_retryable(true));

@@ -79,6 +79,10 @@ fn read(link: &(dyn StdError + 'static), place: Place) -> Reading {
     if let Some(error) = link.downcast_ref::<hyper::Error>() {
         return read_hyper_error(error, place);
     }
+    #[cfg(feature = "http2")]
+    if let Some(error) = link.downcast_ref::<h2::Error>() {
+        return read_h2_error(error, place);
+    }
     if let Some(error) = link.downcast_ref::<io::Error>() {
         return match read_io_kind(error.kind(), place) {
             Some(class) => Reading::Decided(class),
@@ -141,6 +145,34 @@ fn read_hyper_error(error: &hyper::Error, place: Place) -> Reading {
         Place::Connector => Reading::Nothing,
         Place::Unknown | Place::Transport => Reading::Enter(Place::Transport),
     }
+}
+
+/// h2's error (h2 0.4, `error.rs`), the source of hyper's `Kind::Http2`.
+///
+/// RFC 9113, section 8.7: a stream reset with REFUSED_STREAM, or above the
+/// last-stream-id of a GOAWAY, was not processed, so any request may be
+/// sent again. h2 fails a stream with the *remote* GOAWAY only when the
+/// stream is above that id (`recv_go_away` in `proto/streams/streams.rs`),
+/// or when it was opened after the GOAWAY arrived and so never sent
+/// (`ensure_no_conn_error`); the streams at or below it go on, and fail
+/// with an io `BrokenPipe` if the connection then closes.
+#[cfg(feature = "http2")]
+fn read_h2_error(error: &h2::Error, place: Place) -> Reading {
+    if error.is_remote() {
+        let refused = error.is_reset() && error.reason() == Some(h2::Reason::REFUSED_STREAM);
+        if refused || error.is_go_away() {
+            return Reading::Decided(ErrorClass::NotProcessed);
+        }
+    }
+    if let Some(io) = error.get_io() {
+        return match read_io_kind(io.kind(), place) {
+            Some(class) => Reading::Decided(class),
+            None => Reading::Nothing,
+        };
+    }
+    // Any other reset (CANCEL, INTERNAL_ERROR, ...) or a GOAWAY h2 raised
+    // itself: the stream may have been processed.
+    Reading::Decided(cap(ErrorClass::ConnectionLost, place))
 }
 
 /// What an io kind can say where it stands.

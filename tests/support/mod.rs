@@ -6,5 +6,7 @@ pub mod body;
 pub mod client;
 pub mod connector;
 pub mod events;
+#[cfg(feature = "http2")]
+pub mod h2_server;
 pub mod mock;
 pub mod server;
