@@ -189,3 +189,162 @@ async fn streams_at_or_below_a_goaway_are_resent_only_if_idempotent() {
     assert_eq!(ledger.get("c").processed, 1);
     assert_eq!(ledger.get("d").processed, 1);
 }
+
+// ===== graceful shutdown under load =====
+
+#[tokio::test]
+async fn a_graceful_shutdown_under_load_loses_no_request_and_processes_none_twice() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (first, second) = (Ledger::default(), Ledger::default());
+    let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+    let accepting = h2_server::serve_h2_until(
+        listener,
+        first.clone(),
+        Duration::from_millis(30),
+        shutdown_rx,
+    );
+    let client = h2_client(8);
+
+    // 64 requests in flight on the shared connection, POSTs and GETs
+    // alternating, started 1 ms apart.
+    let calls: Vec<_> = (0..64)
+        .map(|i| {
+            let method = if i % 2 == 0 {
+                Method::POST
+            } else {
+                Method::GET
+            };
+            let request = request(method, addr, &format!("r{i}"));
+            let mut client = client.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(i)).await;
+                send(&mut client, request).await.map(|r| r.status())
+            })
+        })
+        .collect();
+
+    // Once 16 arrived, the first server stops accepting and shuts down
+    // gracefully; a new one takes its port.
+    for _ in 0..500 {
+        if first.all().len() >= 16 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    accepting.abort();
+    let _ = accepting.await;
+    shutdown.send(true).unwrap();
+    let listener = TcpListener::bind(addr).await.unwrap();
+    let replacement = h2_server::serve_h2(listener, second.clone());
+
+    for (i, call) in calls.into_iter().enumerate() {
+        assert_eq!(call.await.unwrap().unwrap(), StatusCode::OK, "r{i}");
+    }
+    replacement.abort();
+    let (first, second) = (first.all(), second.all());
+    assert!(
+        first.len() >= 16 && !second.is_empty(),
+        "{} / {}",
+        first.len(),
+        second.len()
+    );
+    for i in 0..64 {
+        let id = format!("r{i}");
+        let processed =
+            first.get(&id).map_or(0, |e| e.processed) + second.get(&id).map_or(0, |e| e.processed);
+        assert_eq!(processed, 1, "{id}");
+    }
+}
+
+// ===== exactly once under chaos =====
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_refusals_goaways_and_drops_no_post_is_processed_twice() {
+    use futures_util::StreamExt;
+
+    // Per stream: 10% refused, 0.3% GOAWAY, 0.3% connection dropped. A
+    // GOAWAY or a drop loses every stream in flight on the connection (up
+    // to 64), so a connection carries about 170 streams before it dies;
+    // 20 retries see a GET through that.
+    let (addr, ledger, chaos) = h2_server::chaos(7, 0.10, 0.003, 0.003).await;
+    let client = h2_client(20);
+
+    let requests = (0..4_000).map(|i| {
+        let method = if i % 2 == 0 {
+            Method::POST
+        } else {
+            Method::GET
+        };
+        let id = format!("{}-{i}", method.as_str().to_lowercase());
+        let request = request(method.clone(), addr, &id);
+        let mut client = client.clone();
+        async move {
+            let result = send(&mut client, request).await;
+            (
+                id,
+                method,
+                result.map(|r| r.status()).map_err(|e| ErrorClass::of(&e)),
+            )
+        }
+    });
+    let results: Vec<_> = futures_util::stream::iter(requests)
+        .buffer_unordered(64)
+        .collect()
+        .await;
+
+    let served = ledger.all();
+    let mut failed_posts = 0;
+    for (id, method, result) in &results {
+        let entry = served.get(id).cloned().unwrap_or_default();
+        match result {
+            Ok(status) => {
+                assert_eq!(*status, StatusCode::OK, "{id}");
+                if *method == Method::POST {
+                    assert_eq!(entry.processed, 1, "{id} {entry:?}");
+                }
+            }
+            Err(class) => {
+                // Refusals and GOAWAYs never end a call: only a lost
+                // connection under a POST does.
+                assert_eq!(*class, ErrorClass::ConnectionLost, "{id} {entry:?}");
+                assert_eq!(*method, Method::POST, "{id}: a GET is resent");
+                failed_posts += 1;
+            }
+        }
+        if *method == Method::POST {
+            assert!(
+                entry.processed <= 1,
+                "{id} processed {} times",
+                entry.processed
+            );
+        }
+    }
+    let refused_posts: Vec<_> = results
+        .iter()
+        .filter(|(id, method, _)| {
+            *method == Method::POST && served.get(id).is_some_and(|e| e.refused > 0)
+        })
+        .collect();
+    let refused_posts_ok = refused_posts.iter().filter(|(_, _, r)| r.is_ok()).count();
+    let refused_posts = refused_posts.len();
+    let refused = chaos.refused.load(std::sync::atomic::Ordering::SeqCst);
+    let go_aways = chaos.go_aways.load(std::sync::atomic::Ordering::SeqCst);
+    let drops = chaos.drops.load(std::sync::atomic::Ordering::SeqCst);
+    println!(
+        "4000 requests: {refused} streams refused ({refused_posts} POSTs, {refused_posts_ok} of them \
+         succeeded), {go_aways} GOAWAYs, {drops} dropped connections, {failed_posts} POSTs \
+         returned as lost"
+    );
+    assert!(
+        refused > 200 && go_aways >= 3 && drops >= 3,
+        "too little chaos"
+    );
+    // A refused POST is sent again: most succeed (the others were lost on a
+    // later attempt). Were refusals not retried, none would.
+    assert!(refused_posts > 100);
+    assert!(
+        refused_posts_ok * 2 > refused_posts,
+        "{refused_posts_ok} of {refused_posts} refused POSTs succeeded"
+    );
+}

@@ -86,6 +86,20 @@ pub async fn refuse_first_stream_of_each_request() -> (SocketAddr, Ledger) {
 
 /// A hyper HTTP/2 server on `listener` that processes every request.
 pub fn serve_h2(listener: TcpListener, ledger: Ledger) -> tokio::task::JoinHandle<()> {
+    let (_, never) = tokio::sync::watch::channel(false);
+    serve_h2_until(listener, ledger, std::time::Duration::ZERO, never)
+}
+
+/// A hyper HTTP/2 server on `listener` that processes every request,
+/// answering `delay` after it arrived, until `shutdown` turns true: then
+/// every connection shuts down gracefully (GOAWAY, in-flight streams
+/// finished). Abort the task to stop accepting.
+pub fn serve_h2_until(
+    listener: TcpListener,
+    ledger: Ledger,
+    delay: std::time::Duration,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     use http_body_util::Full;
     use hyper::body::Incoming;
     use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -93,23 +107,103 @@ pub fn serve_h2(listener: TcpListener, ledger: Ledger) -> tokio::task::JoinHandl
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let ledger = ledger.clone();
+            let mut shutdown = shutdown.clone();
             let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
                 ledger.update(&request_id(&request), request.method(), |e| {
                     e.processed += 1
                 });
                 async move {
+                    tokio::time::sleep(delay).await;
                     Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from_static(
                         b"done",
                     ))))
                 }
             });
             tokio::spawn(async move {
-                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service);
+                tokio::pin!(connection);
+                tokio::select! {
+                    _ = connection.as_mut() => {}
+                    _ = async { drop(shutdown.wait_for(|now| *now).await) } => {
+                        connection.as_mut().graceful_shutdown();
+                        let _ = connection.await;
+                    }
+                }
             });
         }
     })
+}
+
+/// What the chaos server did, in total.
+#[derive(Clone, Debug, Default)]
+pub struct Chaos {
+    pub refused: Arc<std::sync::atomic::AtomicUsize>,
+    pub go_aways: Arc<std::sync::atomic::AtomicUsize>,
+    pub drops: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// An `h2` server that, for each stream, draws from a generator seeded by
+/// `seed` and the connection's number: with `p_refuse` it resets the stream
+/// with REFUSED_STREAM (not processed); with `p_go_away` it processes the
+/// request and then sends GOAWAY (last-stream-id: the last stream whose
+/// HEADERS arrived) and closes the connection, failing the streams above
+/// it unprocessed and those at or below it lost; with `p_drop` it processes
+/// the request and drops the connection without answering; otherwise it
+/// processes and answers.
+pub async fn chaos(
+    seed: u64,
+    p_refuse: f64,
+    p_go_away: f64,
+    p_drop: f64,
+) -> (SocketAddr, Ledger, Chaos) {
+    use rand::{Rng, SeedableRng};
+    use std::sync::atomic::Ordering;
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let ledger = Ledger::default();
+    let chaos = Chaos::default();
+    let (recorded, counts) = (ledger.clone(), chaos.clone());
+    tokio::spawn(async move {
+        let mut connections = 0u64;
+        while let Ok((stream, _)) = listener.accept().await {
+            connections += 1;
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ connections);
+            let (ledger, counts) = (recorded.clone(), counts.clone());
+            tokio::spawn(async move {
+                let Ok(mut connection) = h2::server::handshake(stream).await else {
+                    return;
+                };
+                while let Some(Ok((request, mut respond))) = connection.accept().await {
+                    let id = request_id(&request);
+                    let draw: f64 = rng.random();
+                    if draw < p_refuse {
+                        ledger.update(&id, request.method(), |e| e.refused += 1);
+                        counts.refused.fetch_add(1, Ordering::SeqCst);
+                        respond.send_reset(h2::Reason::REFUSED_STREAM);
+                        continue;
+                    }
+                    ledger.update(&id, request.method(), |e| e.processed += 1);
+                    if draw < p_refuse + p_go_away {
+                        counts.go_aways.fetch_add(1, Ordering::SeqCst);
+                        connection.abrupt_shutdown(h2::Reason::NO_ERROR);
+                        // Drive the GOAWAY out and the connection closed.
+                        while let Some(Ok(_)) = connection.accept().await {}
+                        return;
+                    }
+                    if draw < p_refuse + p_go_away + p_drop {
+                        counts.drops.fetch_add(1, Ordering::SeqCst);
+                        return;
+                    }
+                    if let Ok(mut body) = respond.send_response(Response::new(()), false) {
+                        let _ = body.send_data(Bytes::from_static(b"done"), true);
+                    }
+                }
+            });
+        }
+    });
+    (addr, ledger, chaos)
 }
 
 // ===== raw frames =====
