@@ -1,6 +1,12 @@
-//! The connector placement under tonic: `Endpoint::connect_with_connector`
-//! takes the retrying connector, and a channel to a loopback HTTP/2 server
-//! that starts late connects and carries a call.
+//! tonic, both placements:
+//! - the connector: `Endpoint::connect_with_connector` takes the retrying
+//!   connector, and a channel to a loopback HTTP/2 server that starts late
+//!   connects and carries a call;
+//! - the channel: the layer around a `Channel`, with the call's body
+//!   wrapped in a `ReplayBody`, retries a call the server refused
+//!   (REFUSED_STREAM) and one to a server that starts late; when retries
+//!   are spent the caller sees `Unavailable`, the original error in its
+//!   `source()`.
 
 mod support;
 
@@ -70,4 +76,126 @@ async fn a_tonic_channel_connects_through_the_retrying_connector() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["grpc-status"], "0");
     assert_eq!(attempts.load(Ordering::SeqCst), 3, "the call reconnected");
+}
+
+// ===== the layer around the channel =====
+
+#[cfg(feature = "http2")]
+mod channel {
+    use super::*;
+    use std::error::Error as StdError;
+    use std::sync::Arc;
+
+    use tonic::transport::Channel;
+    use tower::ServiceBuilder;
+    use tower_conn_retry::{Backoff, ErrorClass, Jitter, ReplayBody, RetryLayer, RetryPolicy};
+
+    use crate::support::grpc::{echo_server_after, refusing_echo_server, say};
+
+    type BoxError = Box<dyn StdError + Send + Sync>;
+
+    /// The most of a call's body kept for a replay.
+    const REPLAY_LIMIT: usize = 64 * 1024;
+
+    /// A channel wrapped in the layer: each call's body is recorded (up
+    /// to `REPLAY_LIMIT`) so it can be sent again, and an error left once
+    /// retries are spent becomes `Unavailable` with the error as source.
+    fn retrying(
+        channel: Channel,
+        max_retries: u32,
+    ) -> impl tonic::client::GrpcService<
+        tonic::body::Body,
+        Error = BoxError,
+        ResponseBody = tonic::body::Body,
+        Future = impl Send,
+    > + Clone {
+        let policy = RetryPolicy::builder()
+            .max_retries(max_retries)
+            .backoff(Backoff::exponential(Duration::from_millis(20)).jitter(Jitter::None))
+            .classifier(|error: &tonic::transport::Error| ErrorClass::of(error))
+            .build()
+            .unwrap();
+        ServiceBuilder::new()
+            .map_err(unavailable)
+            .map_request(|call: Request<tonic::body::Body>| {
+                call.map(|body| ReplayBody::new(body, REPLAY_LIMIT))
+            })
+            .layer(RetryLayer::new(policy))
+            .map_request(|call: Request<ReplayBody<tonic::body::Body>>| {
+                call.map(tonic::body::Body::new)
+            })
+            .service(channel)
+    }
+
+    /// A connection failure is `Unavailable` to a gRPC caller, with the
+    /// transport's error reachable through `source()`.
+    fn unavailable(error: tonic::transport::Error) -> BoxError {
+        let mut status = tonic::Status::unavailable(error.to_string());
+        status.set_source(Arc::new(error));
+        Box::new(status)
+    }
+
+    #[tokio::test]
+    async fn a_refused_call_is_sent_again_and_processed_once() {
+        let (addr, ledger) = refusing_echo_server().await;
+        let channel = Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+
+        for id in ["call-1", "call-2"] {
+            let reply = say(retrying(channel.clone(), 3), "hello", id)
+                .await
+                .unwrap();
+            assert_eq!(reply.into_inner().text, "HELLO");
+            let entry = ledger.get(id);
+            assert_eq!((entry.refused, entry.processed), (1, 1), "{id}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_to_a_server_that_starts_late_goes_through() {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        // Attempts at about 0, 20, 60, 140, 300 ms; the server listens from
+        // 100 ms on.
+        let ledger = echo_server_after(addr, Duration::from_millis(100));
+        let channel = Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect_lazy();
+
+        let reply = say(retrying(channel, 6), "hello", "late-1").await.unwrap();
+
+        assert_eq!(reply.into_inner().text, "HELLO");
+        assert_eq!(ledger.get("late-1").processed, 1);
+    }
+
+    #[tokio::test]
+    async fn when_retries_are_spent_the_caller_sees_unavailable_with_the_cause() {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let channel = Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect_lazy();
+
+        let status = say(retrying(channel, 2), "hello", "dead-1")
+            .await
+            .unwrap_err();
+
+        assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+        let source = status.source().expect("the transport error is kept");
+        let transport = source
+            .downcast_ref::<tonic::transport::Error>()
+            .expect("a tonic transport error");
+        assert_eq!(
+            ErrorClass::of(transport),
+            ErrorClass::Connect,
+            "{transport:?}"
+        );
+    }
 }

@@ -7,6 +7,8 @@ pub mod client;
 pub mod connector;
 pub mod events;
 #[cfg(feature = "http2")]
+pub mod grpc;
+#[cfg(feature = "http2")]
 pub mod h2_server;
 pub mod mock;
 pub mod server;

@@ -1,0 +1,133 @@
+//! A unary gRPC echo on the wire without protoc: a hand-written
+//! `prost::Message`, a tonic client call, and an `h2` server that refuses
+//! the first stream of each call (by its `x-request-id` metadata) with
+//! REFUSED_STREAM and answers the second.
+
+use std::net::SocketAddr;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{HeaderMap, Response};
+use prost::Message;
+use tokio::net::TcpListener;
+
+use super::h2_server::Ledger;
+
+/// The request and the reply of `echo.Echo/Say`.
+#[derive(Clone, PartialEq, Message)]
+pub struct Echo {
+    #[prost(string, tag = "1")]
+    pub text: String,
+}
+
+/// Calls `echo.Echo/Say` through any gRPC service, with `id` as its
+/// `x-request-id` metadata.
+pub async fn say<T>(
+    service: T,
+    text: &str,
+    id: &str,
+) -> Result<tonic::Response<Echo>, tonic::Status>
+where
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    T::ResponseBody: hyper::body::Body<Data = Bytes> + Send + 'static,
+    <T::ResponseBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut grpc = tonic::client::Grpc::new(service);
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.into().to_string()))?;
+    let mut request = tonic::Request::new(Echo {
+        text: text.to_string(),
+    });
+    request
+        .metadata_mut()
+        .insert("x-request-id", id.parse().unwrap());
+    let path = http::uri::PathAndQuery::from_static("/echo.Echo/Say");
+    grpc.unary(request, path, tonic_prost::ProstCodec::default())
+        .await
+}
+
+/// One gRPC message frame: not compressed, a 4-byte length, the message.
+fn frame(message: &Echo) -> Bytes {
+    let mut out = BytesMut::new();
+    out.put_u8(0);
+    out.put_u32(message.encoded_len() as u32);
+    message.encode(&mut out).unwrap();
+    out.freeze()
+}
+
+/// The echo server: refuses the first stream of each call id, answers the
+/// second with the request's text, upper-cased.
+pub async fn refusing_echo_server() -> (SocketAddr, Ledger) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let ledger = Ledger::default();
+    serve_echo(listener, ledger.clone(), true);
+    (addr, ledger)
+}
+
+/// The echo server, refusing nothing, listening on `addr` from `delay` on.
+pub fn echo_server_after(addr: SocketAddr, delay: std::time::Duration) -> Ledger {
+    let ledger = Ledger::default();
+    let recorded = ledger.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        let listener = TcpListener::bind(addr).await.expect("bind the late port");
+        serve_echo(listener, recorded, false);
+    });
+    ledger
+}
+
+fn serve_echo(listener: TcpListener, ledger: Ledger, refuse_first: bool) {
+    let recorded = ledger;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let ledger = recorded.clone();
+            tokio::spawn(async move {
+                let Ok(mut connection) = h2::server::handshake(stream).await else {
+                    return;
+                };
+                while let Some(Ok((request, mut respond))) = connection.accept().await {
+                    let id = request
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    let method = request.method().clone();
+                    if refuse_first && ledger.get(&id).refused == 0 {
+                        ledger.update(&id, &method, |e| e.refused += 1);
+                        respond.send_reset(h2::Reason::REFUSED_STREAM);
+                        continue;
+                    }
+                    ledger.update(&id, &method, |e| e.processed += 1);
+                    tokio::spawn(async move {
+                        let mut body = request.into_body();
+                        let mut data = BytesMut::new();
+                        while let Some(Ok(chunk)) = body.data().await {
+                            let _ = body.flow_control().release_capacity(chunk.len());
+                            data.extend_from_slice(&chunk);
+                        }
+                        let text = Echo::decode(data.get(5..).unwrap_or_default())
+                            .map(|m| m.text)
+                            .unwrap_or_default();
+                        let head = Response::builder()
+                            .header("content-type", "application/grpc")
+                            .body(())
+                            .unwrap();
+                        let Ok(mut send) = respond.send_response(head, false) else {
+                            return;
+                        };
+                        let reply = Echo {
+                            text: text.to_uppercase(),
+                        };
+                        let _ = send.send_data(frame(&reply), false);
+                        let mut trailers = HeaderMap::new();
+                        trailers.insert("grpc-status", "0".parse().unwrap());
+                        let _ = send.send_trailers(trailers);
+                    });
+                }
+            });
+        }
+    });
+}
