@@ -11,8 +11,6 @@ use std::hint::black_box;
 use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use rand::rngs::SmallRng;
-use rand::SeedableRng;
 use retry_policies::RetryPolicy as _;
 use tower_conn_retry::{Backoff, Jitter};
 
@@ -28,17 +26,18 @@ fn delay(c: &mut Criterion) {
         Jitter::Decorrelated,
     ] {
         let backoff = Backoff::exponential(BASE).max_delay(CAP).jitter(jitter);
-        // The generator the layer itself uses for jitter.
-        let mut rng = SmallRng::seed_from_u64(1);
+        // The iterator runs the layer's own arithmetic and generator.
+        let mut delays = black_box(backoff).delays(1);
         let mut retry = 0u32;
-        let mut previous = backoff.base();
         group.bench_function(format!("tower_conn_retry/{jitter:?}"), |b| {
             b.iter(|| {
                 // Walk retries 0..16, so both the growing and the capped
                 // pauses are measured.
                 retry = (retry + 1) & 15;
-                previous = black_box(&backoff).delay(black_box(retry), previous, &mut rng);
-                previous
+                if retry == 0 {
+                    delays = black_box(backoff).delays(u64::from(retry));
+                }
+                delays.next()
             })
         });
     }

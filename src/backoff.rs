@@ -4,9 +4,11 @@
 //! (AWS Architecture Blog, 2015). Nothing here sleeps or reads a clock, so the
 //! whole module is tested by asserting exact delay sequences.
 
+use std::fmt;
 use std::time::Duration;
 
-use rand::Rng;
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
 
 /// How much randomness is mixed into each pause.
 ///
@@ -21,7 +23,7 @@ use rand::Rng;
 /// | `None` | `t` |
 /// | `Full` | uniform in `[0, t]` |
 /// | `Equal` | `t/2 + ` uniform in `[0, t/2]` |
-/// | `Decorrelated` | `min(max_delay, ` uniform in `[base, 3 * previous pause])` |
+/// | `Decorrelated` | `min(max_delay, ` uniform in `[base, 3 * previous pause]` `)` |
 ///
 /// # Example
 ///
@@ -33,6 +35,7 @@ use rand::Rng;
 /// assert_eq!(backoff.jitter_kind(), Jitter::Equal);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Jitter {
     /// No randomness: the pause is exactly `min(max_delay, base * factor^n)`.
     None,
@@ -41,9 +44,10 @@ pub enum Jitter {
     Full,
     /// Half of `t` for sure, plus a uniform draw from `[0, t/2]`.
     Equal,
-    /// A uniform draw from `[base, 3 * previous pause]`, capped at
-    /// `max_delay`. The growth comes from the previous pause, so `factor` is
-    /// not used.
+    /// A uniform draw from `[base, 3 * previous pause]`, then capped at
+    /// `max_delay` (Brooker's `min(cap, random_between(base, sleep * 3))`):
+    /// once the pauses reach the cap, about two in three equal it. The
+    /// growth comes from the previous pause, so `factor` is not used.
     Decorrelated,
 }
 
@@ -72,11 +76,10 @@ pub enum Jitter {
 ///     .max_delay(Duration::from_secs(2))
 ///     .jitter(Jitter::None);
 ///
-/// let mut rng = rand::rng();
-/// let pauses: Vec<_> = backoff.delays(&mut rng).take(4).collect();
+/// let pauses: Vec<_> = backoff.delays(7).take(4).collect();
 /// assert_eq!(pauses, [50, 100, 200, 400].map(Duration::from_millis));
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, PartialEq)]
 pub struct Backoff {
     // Nanoseconds, converted once here rather than on every pause;
     // durations past `u64::MAX` ns (about 584 years) saturate.
@@ -95,6 +98,7 @@ impl Default for Backoff {
 impl Backoff {
     /// Exponential backoff starting at `base`, with `factor` 2, `max_delay`
     /// 10 s (or `base`, if that is larger) and [`Jitter::Full`].
+    #[must_use]
     pub const fn exponential(base: Duration) -> Self {
         let base_ns = saturating_nanos(base);
         let ten_seconds_ns = 10_000_000_000;
@@ -115,6 +119,7 @@ impl Backoff {
     /// Meant for tests and benchmarks that measure the retry machinery
     /// itself. Against a real outage it gives no relief to the server, so
     /// production policies want [`Backoff::exponential`].
+    #[must_use]
     pub const fn none() -> Self {
         Self {
             base_ns: 0,
@@ -125,18 +130,21 @@ impl Backoff {
     }
 
     /// Sets the growth factor between pauses (at least 1; default 2).
+    #[must_use = "a Backoff is a value: use the one this returns"]
     pub const fn factor(mut self, factor: f64) -> Self {
         self.factor = factor;
         self
     }
 
     /// Sets the cap on any single pause (default 10 s; at least `base`).
+    #[must_use = "a Backoff is a value: use the one this returns"]
     pub const fn max_delay(mut self, max_delay: Duration) -> Self {
         self.max_delay_ns = saturating_nanos(max_delay);
         self
     }
 
     /// Sets the [`Jitter`] kind (default [`Jitter::Full`]).
+    #[must_use = "a Backoff is a value: use the one this returns"]
     pub const fn jitter(mut self, jitter: Jitter) -> Self {
         self.jitter = jitter;
         self
@@ -168,24 +176,12 @@ impl Backoff {
     }
 
     /// The pause before retry number `retry` (from 0), given the previous
-    /// pause (used only by [`Jitter::Decorrelated`]; pass `base` before the
-    /// first retry).
+    /// pause (used only by [`Jitter::Decorrelated`]; `base` before the
+    /// first retry), drawing its jitter from `rng`.
     ///
     /// The result always lies within `[0, max_delay]`; for
-    /// `Decorrelated` within `[base, max_delay]`.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use tower_conn_retry::{Backoff, Jitter};
-    ///
-    /// let backoff = Backoff::exponential(Duration::from_millis(10))
-    ///     .max_delay(Duration::from_secs(1))
-    ///     .jitter(Jitter::None);
-    /// let mut rng = rand::rng();
-    /// assert_eq!(backoff.delay(3, Duration::ZERO, &mut rng), Duration::from_millis(80));
-    /// assert_eq!(backoff.delay(u32::MAX, Duration::ZERO, &mut rng), Duration::from_secs(1));
-    /// ```
-    pub fn delay<R: Rng + ?Sized>(&self, retry: u32, previous: Duration, rng: &mut R) -> Duration {
+    /// `Decorrelated` within `[min(base, max_delay), max_delay]`.
+    pub(crate) fn delay(&self, retry: u32, previous: Duration, rng: &mut SmallRng) -> Duration {
         let cap = self.max_delay_ns;
         let nanos = match self.jitter {
             Jitter::None => self.ceiling(retry, cap),
@@ -197,26 +193,39 @@ impl Backoff {
                 half + rng.random_range(0..=t - half)
             }
             Jitter::Decorrelated => {
-                let base = self.base_ns.min(cap);
-                let upper = saturating_nanos(previous)
-                    .saturating_mul(3)
-                    .clamp(base, cap);
-                rng.random_range(base..=upper)
+                // min(cap, uniform(base, 3 * previous)): the draw is capped
+                // after it is made, so at the cap most pauses equal it.
+                let base = self.base_ns;
+                let upper = saturating_nanos(previous).saturating_mul(3).max(base);
+                rng.random_range(base..=upper).min(cap)
             }
         };
         Duration::from_nanos(nanos)
     }
 
-    /// An endless iterator over successive pauses, drawing jitter from `rng`.
+    /// An endless iterator over successive pauses, its jitter drawn from a
+    /// generator seeded with `seed`: the same seed gives the same pauses.
     ///
     /// It is the same arithmetic the layer uses, so it shows exactly what a
     /// policy will do.
-    pub fn delays<R: Rng + ?Sized>(self, rng: &mut R) -> Delays<'_, R> {
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_conn_retry::{Backoff, Jitter};
+    ///
+    /// let backoff = Backoff::exponential(Duration::from_millis(10))
+    ///     .max_delay(Duration::from_secs(1))
+    ///     .jitter(Jitter::Full);
+    /// let pauses: Vec<_> = backoff.delays(42).take(8).collect();
+    /// assert_eq!(pauses, backoff.delays(42).take(8).collect::<Vec<_>>());
+    /// assert!(pauses.iter().all(|p| *p <= Duration::from_secs(1)));
+    /// ```
+    pub fn delays(self, seed: u64) -> Delays {
         Delays {
             backoff: self,
             retry: 0,
             previous: self.base(),
-            rng,
+            rng: SmallRng::seed_from_u64(seed),
         }
     }
 
@@ -246,29 +255,39 @@ pub(crate) const fn saturating_nanos(duration: Duration) -> u64 {
 }
 
 /// Iterator over the pauses of a [`Backoff`], made by [`Backoff::delays`].
-#[derive(Debug)]
-pub struct Delays<'r, R: ?Sized> {
+#[derive(Clone, Debug)]
+pub struct Delays {
     backoff: Backoff,
     retry: u32,
     previous: Duration,
-    rng: &'r mut R,
+    rng: SmallRng,
 }
 
-impl<R: Rng + ?Sized> Iterator for Delays<'_, R> {
+impl Iterator for Delays {
     type Item = Duration;
 
     fn next(&mut self) -> Option<Duration> {
-        let pause = self.backoff.delay(self.retry, self.previous, self.rng);
+        let pause = self.backoff.delay(self.retry, self.previous, &mut self.rng);
         self.retry = self.retry.saturating_add(1);
         self.previous = pause;
         Some(pause)
     }
 }
 
+impl fmt::Debug for Backoff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Backoff")
+            .field("base", &self.base())
+            .field("factor", &self.factor)
+            .field("max_delay", &self.cap())
+            .field("jitter", &self.jitter)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::{rngs::SmallRng, SeedableRng};
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -283,7 +302,7 @@ mod tests {
         let backoff = Backoff::exponential(ms(50))
             .max_delay(ms(500))
             .jitter(Jitter::None);
-        let pauses: Vec<_> = backoff.delays(&mut rng()).take(6).collect();
+        let pauses: Vec<_> = backoff.delays(7).take(6).collect();
         assert_eq!(
             pauses,
             [ms(50), ms(100), ms(200), ms(400), ms(500), ms(500)]
@@ -295,7 +314,7 @@ mod tests {
         let backoff = Backoff::exponential(ms(10))
             .factor(3.0)
             .jitter(Jitter::None);
-        let pauses: Vec<_> = backoff.delays(&mut rng()).take(4).collect();
+        let pauses: Vec<_> = backoff.delays(7).take(4).collect();
         assert_eq!(pauses, [ms(10), ms(30), ms(90), ms(270)]);
     }
 
@@ -304,7 +323,7 @@ mod tests {
         let backoff = Backoff::exponential(ms(25))
             .factor(1.0)
             .jitter(Jitter::None);
-        assert!(backoff.delays(&mut rng()).take(100).all(|d| d == ms(25)));
+        assert!(backoff.delays(7).take(100).all(|d| d == ms(25)));
     }
 
     #[test]
@@ -401,17 +420,53 @@ mod tests {
         }
     }
 
+    /// Brooker's formula, `min(cap, uniform(base, 3 * previous))`: with
+    /// the previous pause at the cap, two in three draws land past it and
+    /// are capped, and the mean pause is
+    /// `(1/3) * (base + cap) / 2 + (2/3) * cap`.
+    #[test]
+    fn decorrelated_caps_after_drawing_as_brooker_writes_it() {
+        let backoff = Backoff::exponential(ms(10))
+            .max_delay(ms(300))
+            .jitter(Jitter::Decorrelated);
+        let mut rng = rng();
+        let draws = 30_000;
+        let pauses: Vec<_> = (0..draws)
+            .map(|_| backoff.delay(5, ms(300), &mut rng))
+            .collect();
+        let at_cap = pauses.iter().filter(|&&p| p == ms(300)).count() as f64 / draws as f64;
+        let mean_ms = pauses.iter().map(Duration::as_secs_f64).sum::<f64>() * 1e3 / draws as f64;
+        let expected_mean = (10.0 + 300.0) / 2.0 / 3.0 + 300.0 * 2.0 / 3.0;
+        assert!(
+            (at_cap - 2.0 / 3.0).abs() < 0.02,
+            "{at_cap} of pauses at the cap"
+        );
+        assert!(
+            (mean_ms - expected_mean).abs() < 3.0,
+            "mean {mean_ms} ms, expected {expected_mean}"
+        );
+    }
+
+    #[test]
+    fn debug_prints_durations() {
+        let text = format!("{:?}", Backoff::default());
+        assert_eq!(
+            text,
+            "Backoff { base: 100ms, factor: 2.0, max_delay: 10s, jitter: Full }"
+        );
+    }
+
     #[test]
     fn the_same_seed_gives_the_same_pauses() {
         let backoff = Backoff::exponential(ms(10)).max_delay(ms(10_000));
-        let a: Vec<_> = backoff.delays(&mut rng()).take(20).collect();
-        let b: Vec<_> = backoff.delays(&mut rng()).take(20).collect();
+        let a: Vec<_> = backoff.delays(7).take(20).collect();
+        let b: Vec<_> = backoff.delays(7).take(20).collect();
         assert_eq!(a, b);
     }
 
     #[test]
     fn none_never_pauses() {
-        let pauses: Vec<_> = Backoff::none().delays(&mut rng()).take(5).collect();
+        let pauses: Vec<_> = Backoff::none().delays(7).take(5).collect();
         assert_eq!(pauses, [Duration::ZERO; 5]);
         assert!(Backoff::none().is_none());
         assert!(!Backoff::default().is_none());

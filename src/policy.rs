@@ -6,8 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::RngCore;
-
 use crate::backoff::Backoff;
 use crate::budget::{BudgetState, RetryBudget};
 use crate::classify::DefaultClassifier;
@@ -121,7 +119,7 @@ impl<C> RetryPolicy<C> {
     pub(crate) fn jitter_seed(&self) -> u64 {
         match &self.seed {
             Some(seed) => seed.next_seed(),
-            None => rand::rng().next_u64(),
+            None => unseeded(),
         }
     }
 }
@@ -313,6 +311,19 @@ impl fmt::Debug for IdempotencyHook {
 /// The shortest budget window: a tenth of it is one slot, and 2^32 slots of
 /// 100 ms last 13.6 years, so the budget's epoch does not wrap in practice.
 const MIN_BUDGET_WINDOW: Duration = Duration::from_secs(1);
+
+/// A seed for a policy built without [`jitter_seed`]: std's per-process
+/// random hash keys over a counter, so no two requests share a sequence and
+/// no OS randomness is read per request (tower's `HasherRng` does the same).
+///
+/// [`jitter_seed`]: RetryPolicyBuilder::jitter_seed
+fn unseeded() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.finish()
+}
 
 /// A seed shared by every clone of a policy; each request that retries
 /// takes the next seed derived from it.

@@ -157,7 +157,7 @@ pub async fn chaos(
     p_go_away: f64,
     p_drop: f64,
 ) -> (SocketAddr, Ledger, Chaos) {
-    use rand::{Rng, SeedableRng};
+    use rand::{RngExt, SeedableRng};
     use std::sync::atomic::Ordering;
 
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

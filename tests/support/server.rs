@@ -327,7 +327,7 @@ impl Handled {
 /// (so the server has seen it) and then resets; otherwise hyper answers 200
 /// and closes the connection. Every request id the server read is counted.
 pub async fn flaky(seed: u64, p_before: f64, p_after: f64) -> (SocketAddr, Handled) {
-    use rand::{Rng, SeedableRng};
+    use rand::{RngExt, SeedableRng};
     use std::sync::atomic::Ordering;
     let rng = Arc::new(Mutex::new(rand::rngs::SmallRng::seed_from_u64(seed)));
     let handled = Handled::default();
