@@ -144,6 +144,17 @@ impl Backoff {
     }
 
     /// Sets the [`Jitter`] kind (default [`Jitter::Full`]).
+    ///
+    /// `Backoff` is a `Copy` value and its setters return the new value:
+    /// dropping it is a warning (an error here), since it changes nothing.
+    ///
+    /// ```compile_fail
+    /// #![deny(unused_must_use)]
+    /// use tower_conn_retry::{Backoff, Jitter};
+    ///
+    /// let backoff = Backoff::default();
+    /// backoff.jitter(Jitter::None); // error: unused return value
+    /// ```
     #[must_use = "a Backoff is a value: use the one this returns"]
     pub const fn jitter(mut self, jitter: Jitter) -> Self {
         self.jitter = jitter;

@@ -76,6 +76,7 @@ impl Default for RetryBudget {
 impl RetryBudget {
     /// Retries allowed per request over the window, from 0 to 10 (1000%);
     /// default 0.2.
+    #[must_use = "a RetryBudget is a value: use the one this returns"]
     pub const fn ratio(mut self, ratio: f64) -> Self {
         self.ratio = ratio;
         self
@@ -84,6 +85,7 @@ impl RetryBudget {
     /// The floor, in retries per second of the window: `min_per_second x
     /// window` retries are allowed per window whatever the traffic, and may
     /// be spent in one burst; default 10 (100 per 10 s window).
+    #[must_use = "a RetryBudget is a value: use the one this returns"]
     pub const fn min_per_second(mut self, min_per_second: u32) -> Self {
         self.min_per_second = min_per_second;
         self
@@ -91,6 +93,7 @@ impl RetryBudget {
 
     /// The sliding window over which requests and retries are counted;
     /// default 10 s, at least 1 s.
+    #[must_use = "a RetryBudget is a value: use the one this returns"]
     pub const fn window(mut self, window: Duration) -> Self {
         self.window = window;
         self

@@ -30,6 +30,19 @@ use crate::evidence;
 /// let denied = io::Error::from(io::ErrorKind::PermissionDenied);
 /// assert_eq!(ErrorClass::of(&denied), ErrorClass::Other);
 /// ```
+///
+/// New classes may come in a minor release, so a `match` needs a `_` arm:
+///
+/// ```compile_fail
+/// use tower_conn_retry::ErrorClass;
+///
+/// fn retried(class: ErrorClass) -> bool {
+///     match class {
+///         ErrorClass::Connect | ErrorClass::NotProcessed => true,
+///         ErrorClass::ConnectionLost | ErrorClass::Other => false,
+///     } // error: non-exhaustive patterns: `_` not covered
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorClass {
@@ -203,6 +216,12 @@ impl ErrorClass {
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot classify errors of type `{E}` for requests of type `{Req}`",
+    label = "no classifier for `{E}` here",
+    note = "for an error type of your own, read its source chain: `.classifier(|e: &{E}| ErrorClass::of(e))`",
+    note = "`ConnectorClassifier` serves only a connector (`Service<Uri>`); around a client, use the default classifier"
+)]
 pub trait Classify<E: ?Sized, Req> {
     /// The class of `error`.
     fn classify(&self, error: &E) -> ErrorClass;
@@ -228,29 +247,75 @@ where
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DefaultClassifier;
 
-impl<Req> Classify<hyper_util::client::legacy::Error, Req> for DefaultClassifier {
-    fn classify(&self, error: &hyper_util::client::legacy::Error) -> ErrorClass {
-        ErrorClass::of(error)
+impl<E, Req> Classify<E, Req> for DefaultClassifier
+where
+    E: DefaultClassified + ?Sized,
+{
+    fn classify(&self, error: &E) -> ErrorClass {
+        ErrorClass::of(error.chain())
     }
 }
 
-impl<Req> Classify<hyper::Error, Req> for DefaultClassifier {
-    fn classify(&self, error: &hyper::Error) -> ErrorClass {
-        ErrorClass::of(error)
+/// The error types [`DefaultClassifier`] reads: hyper-util's, hyper's,
+/// std's io error and tower's `Box<dyn Error + Send + Sync>`. Sealed: for
+/// an error type of your own, pass a closure to
+/// [`classifier`](crate::RetryPolicyBuilder::classifier).
+///
+/// A service failing with another error type does not compile with the
+/// default classifier, and the error says what to do ("the default
+/// classifier cannot read errors of type `MyError`" ... "classify your
+/// error type with a closure"):
+///
+/// ```compile_fail
+/// use tower::Service;
+/// use tower_conn_retry::{Retry, RetryPolicy};
+///
+/// #[derive(Debug)]
+/// struct MyError;
+///
+/// fn assert_service<S: Service<http::Request<String>>>(_: S) {}
+///
+/// let inner = tower::service_fn(|request: http::Request<String>| async move {
+///     Ok::<_, MyError>(http::Response::new(request.into_body()))
+/// });
+/// assert_service(Retry::new(inner, RetryPolicy::default()));
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "the default classifier cannot read errors of type `{Self}`",
+    label = "the inner service fails with `{Self}`",
+    note = "classify your error type with a closure: `.classifier(|e: &{Self}| ErrorClass::of(e))`, or match on it"
+)]
+pub trait DefaultClassified: sealed::Chain {}
+
+mod sealed {
+    use std::error::Error as StdError;
+
+    /// The error as the head of its `source()` chain.
+    pub trait Chain {
+        fn chain(&self) -> &(dyn StdError + 'static);
     }
 }
 
-impl<Req> Classify<io::Error, Req> for DefaultClassifier {
-    fn classify(&self, error: &io::Error) -> ErrorClass {
-        ErrorClass::of(error)
+macro_rules! default_classified {
+    ($($error:ty),* $(,)?) => {$(
+        impl sealed::Chain for $error {
+            fn chain(&self) -> &(dyn StdError + 'static) {
+                self
+            }
+        }
+        impl DefaultClassified for $error {}
+    )*};
+}
+
+default_classified!(hyper_util::client::legacy::Error, hyper::Error, io::Error);
+
+impl sealed::Chain for Box<dyn StdError + Send + Sync> {
+    fn chain(&self) -> &(dyn StdError + 'static) {
+        &**self
     }
 }
 
-impl<Req> Classify<Box<dyn StdError + Send + Sync>, Req> for DefaultClassifier {
-    fn classify(&self, error: &Box<dyn StdError + Send + Sync>) -> ErrorClass {
-        ErrorClass::of(&**error)
-    }
-}
+impl DefaultClassified for Box<dyn StdError + Send + Sync> {}
 
 /// The classifier for a layer around a connector (a `Service<Uri>` such as
 /// `HttpConnector`): [`ErrorClass::of_connector_error`].

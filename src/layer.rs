@@ -28,6 +28,13 @@ pub struct RetryLayer<C = DefaultClassifier> {
     policy: RetryPolicy<C>,
 }
 
+/// A layer with [`RetryPolicy::default()`].
+impl Default for RetryLayer {
+    fn default() -> Self {
+        Self::new(RetryPolicy::default())
+    }
+}
+
 impl<C> RetryLayer<C> {
     /// A layer retrying by `policy`.
     pub const fn new(policy: RetryPolicy<C>) -> Self {

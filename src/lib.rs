@@ -125,8 +125,9 @@ mod service;
 
 pub use backoff::{Backoff, Delays, Jitter};
 pub use budget::RetryBudget;
-pub use classify::{is_idempotent, Classify, ConnectorClassifier, DefaultClassifier, ErrorClass};
-pub use future::ResponseFuture;
+pub use classify::{
+    is_idempotent, Classify, ConnectorClassifier, DefaultClassified, DefaultClassifier, ErrorClass,
+};
 pub use layer::RetryLayer;
 pub use policy::{ConfigError, RetryPolicy, RetryPolicyBuilder};
 pub use replay::{ReplayBody, ReplayError};

@@ -69,6 +69,7 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// A builder starting from the [defaults](RetryPolicy#default).
+    #[must_use]
     pub fn builder() -> RetryPolicyBuilder {
         RetryPolicyBuilder {
             policy: RetryPolicy::default(),
@@ -134,12 +135,14 @@ pub struct RetryPolicyBuilder<C = DefaultClassifier> {
 impl<C> RetryPolicyBuilder<C> {
     /// The most retries after the first attempt (default 3, so 4 attempts).
     /// Zero turns retrying off.
+    #[must_use = "the builder is consumed: use the one this returns"]
     pub fn max_retries(mut self, max_retries: u32) -> Self {
         self.policy.max_retries = max_retries;
         self
     }
 
     /// The backoff between attempts (default [`Backoff::default()`]).
+    #[must_use = "the builder is consumed: use the one this returns"]
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.policy.backoff = backoff;
         self
@@ -147,6 +150,7 @@ impl<C> RetryPolicyBuilder<C> {
 
     /// A deadline measured from the first attempt: no retry is scheduled
     /// whose pause would end past it (default: none).
+    #[must_use = "the builder is consumed: use the one this returns"]
     pub fn max_elapsed(mut self, max_elapsed: Duration) -> Self {
         self.policy.max_elapsed = Some(max_elapsed);
         self
@@ -158,6 +162,7 @@ impl<C> RetryPolicyBuilder<C> {
     /// order, so concurrent requests still get different pauses. Meant for
     /// tests and simulations; without a seed, jitter is seeded from the
     /// thread's random generator.
+    #[must_use = "the builder is consumed: use the one this returns"]
     pub fn jitter_seed(mut self, seed: u64) -> Self {
         self.policy.seed = Some(JitterSeed::new(seed));
         self
@@ -166,6 +171,7 @@ impl<C> RetryPolicyBuilder<C> {
     /// Limits retries by a [`RetryBudget`] (default: no budget), shared by
     /// every clone of the built policy and of a layer made from it. A retry
     /// the budget refuses returns the error at once.
+    #[must_use = "the builder is consumed: use the one this returns"]
     pub fn budget(mut self, budget: RetryBudget) -> Self {
         self.budget = Some(budget);
         self
@@ -193,6 +199,7 @@ impl<C> RetryPolicyBuilder<C> {
     /// # let _ = policy;
     /// # Ok::<(), tower_conn_retry::ConfigError>(())
     /// ```
+    #[must_use = "the builder is consumed: use the one this returns"]
     pub fn idempotent_when<F>(mut self, hook: F) -> Self
     where
         F: Fn(&RequestHead<'_>) -> bool + Send + Sync + 'static,
@@ -204,6 +211,7 @@ impl<C> RetryPolicyBuilder<C> {
     /// Replaces the classifier: any `Fn(&E) -> ErrorClass`, or a type
     /// implementing [`Classify`](crate::Classify). Around a connector, use
     /// [`ConnectorClassifier`](crate::ConnectorClassifier).
+    #[must_use = "the builder is consumed: use the one this returns"]
     pub fn classifier<C2>(self, classifier: C2) -> RetryPolicyBuilder<C2> {
         let RetryPolicy {
             max_retries,

@@ -96,6 +96,7 @@ enum Rest<B> {
 
 impl<B: Body> ReplayBody<B> {
     /// Wraps `body`, recording at most `limit` bytes of it for replays.
+    #[must_use]
     pub fn new(body: B, limit: usize) -> Self {
         let size_hint = body.size_hint();
         // A body already at its end (`Empty`) is over before it starts, so
@@ -373,6 +374,7 @@ impl<B> fmt::Debug for ReplayBody<B> {
 /// passed its replay limit or its own stream failed while another attempt
 /// was still sending it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReplayError;
 
 impl fmt::Display for ReplayError {

@@ -8,6 +8,7 @@ use tower_service::Service;
 
 use crate::classify::{Classify, DefaultClassifier};
 use crate::future::ResponseFuture;
+use crate::layer::RetryLayer;
 use crate::policy::RetryPolicy;
 use crate::request::CloneRequest;
 
@@ -71,6 +72,26 @@ use crate::request::CloneRequest;
 pub struct Retry<S, C = DefaultClassifier> {
     service: S,
     policy: RetryPolicy<C>,
+}
+
+impl<C: Clone> Retry<(), C> {
+    /// A [`RetryLayer`] retrying by `policy`, tower's conventional
+    /// shorthand for `RetryLayer::new(policy)`.
+    ///
+    /// ```
+    /// use tower::ServiceBuilder;
+    /// use tower_conn_retry::{Retry, RetryPolicy};
+    ///
+    /// let service = ServiceBuilder::new()
+    ///     .layer(Retry::layer(RetryPolicy::default()))
+    ///     .service_fn(|request: http::Request<String>| async move {
+    ///         Ok::<_, std::io::Error>(http::Response::new(request.into_body()))
+    ///     });
+    /// # let _ = service;
+    /// ```
+    pub const fn layer(policy: RetryPolicy<C>) -> RetryLayer<C> {
+        RetryLayer::new(policy)
+    }
 }
 
 impl<S, C> Retry<S, C> {
