@@ -307,7 +307,9 @@ macro_rules! default_classified {
     )*};
 }
 
-default_classified!(hyper_util::client::legacy::Error, hyper::Error, io::Error);
+default_classified!(io::Error);
+#[cfg(feature = "hyper")]
+default_classified!(hyper_util::client::legacy::Error, hyper::Error);
 
 impl sealed::Chain for Box<dyn StdError + Send + Sync> {
     fn chain(&self) -> &(dyn StdError + 'static) {

@@ -28,6 +28,7 @@ enum Place {
     /// Under a hyper-util error of another kind (`SendRequest`, ...) or
     /// inside a `hyper::Error`: an established connection was in use, so
     /// the request may have been written.
+    #[cfg_attr(not(feature = "hyper"), allow(dead_code))]
     Transport,
 }
 
@@ -67,15 +68,18 @@ enum Reading {
     /// The class of the whole error.
     Decided(ErrorClass),
     /// The links below stand in this place.
+    #[cfg_attr(not(feature = "hyper"), allow(dead_code))]
     Enter(Place),
     /// Nothing; read on.
     Nothing,
 }
 
 fn read(link: &(dyn StdError + 'static), place: Place) -> Reading {
+    #[cfg(feature = "hyper")]
     if let Some(error) = link.downcast_ref::<hyper_util::client::legacy::Error>() {
         return read_client_error(error, place);
     }
+    #[cfg(feature = "hyper")]
     if let Some(error) = link.downcast_ref::<hyper::Error>() {
         return read_hyper_error(error, place);
     }
@@ -102,6 +106,7 @@ fn read(link: &(dyn StdError + 'static), place: Place) -> Reading {
 
 /// hyper-util's legacy client error (hyper-util 0.1.21,
 /// `client/legacy/client.rs`).
+#[cfg(feature = "hyper")]
 fn read_client_error(error: &hyper_util::client::legacy::Error, place: Place) -> Reading {
     if place != Place::Unknown {
         // Already placed by an outer link, which knows better.
@@ -120,6 +125,7 @@ fn read_client_error(error: &hyper_util::client::legacy::Error, place: Place) ->
 }
 
 /// hyper's error (hyper 1.12, `error.rs`).
+#[cfg(feature = "hyper")]
 fn read_hyper_error(error: &hyper::Error, place: Place) -> Reading {
     if error.is_canceled() {
         // Never dispatched: `client/dispatch.rs` drops an `Envelope` with

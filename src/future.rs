@@ -6,15 +6,19 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use pin_project_lite::pin_project;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 use tower_service::Service;
 
 use crate::classify::{Classify, ErrorClass};
 use crate::policy::RetryPolicy;
+use crate::report::{GiveUp, Target};
 use crate::request::CloneRequest;
+use crate::timer::{NoTimer, Pause};
 
 pin_project! {
     /// The response future of [`Retry`](crate::Retry): attempt, classify,
@@ -43,11 +47,16 @@ pin_project! {
         // Pausing before sending `request`. The timer and the request are
         // boxed, so only a request that retries pays for them and the
         // future of one that succeeds stays small.
-        Pausing { sleep: Pin<Box<Sleep>>, request: Option<Box<Req>> },
+        Pausing { pause: Pause, request: Option<Box<Req>> },
         // Driving the inner service's readiness before sending `request`.
         Readying { request: Option<Box<Req>> },
     }
 }
+
+/// Retries without a pause made in one `poll` before the future yields to
+/// the scheduler: `max_retries(u32::MAX)` with `Backoff::none()` against a
+/// service that fails at once must not starve the other tasks.
+const IMMEDIATE_RETRIES_PER_POLL: u32 = 32;
 
 impl<S, Req, C> ResponseFuture<S, Req, C>
 where
@@ -59,7 +68,7 @@ where
         service: S,
         copy: Option<Req>,
         idempotent: bool,
-        policy: RetryPolicy<C>,
+        policy: Arc<RetryPolicy<C>>,
     ) -> Self {
         Self {
             state: State::Called { future },
@@ -81,6 +90,7 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        let mut immediate = 0;
         loop {
             match this.state.as_mut().project() {
                 StateProj::Called { future } => {
@@ -93,15 +103,22 @@ where
                         Err(error) => return Poll::Ready(Err(error)),
                     };
                     let request = Some(Box::new(request));
-                    if pause.is_zero() {
-                        this.state.set(State::Readying { request });
-                    } else {
-                        let sleep = Box::pin(tokio::time::sleep(pause));
-                        this.state.set(State::Pausing { sleep, request });
+                    match pause {
+                        Some(pause) => this.state.set(State::Pausing { pause, request }),
+                        None => {
+                            this.state.set(State::Readying { request });
+                            immediate += 1;
+                            if immediate == IMMEDIATE_RETRIES_PER_POLL {
+                                // Cooperate: let other tasks run, and come
+                                // back at once.
+                                cx.waker().wake_by_ref();
+                                return Poll::Pending;
+                            }
+                        }
                     }
                 }
-                StateProj::Pausing { sleep, request } => {
-                    ready!(sleep.as_mut().poll(cx));
+                StateProj::Pausing { pause, request } => {
+                    ready!(pause.as_mut().poll(cx));
                     let request = request.take();
                     this.state.set(State::Readying { request });
                 }
@@ -125,7 +142,7 @@ where
 /// One request's retry bookkeeping: what is left of the policy's
 /// allowance, and the copy of the request to send again.
 struct Retries<Req, C> {
-    policy: RetryPolicy<C>,
+    policy: Arc<RetryPolicy<C>>,
     // The copy kept for the next attempts, if retrying is possible at all.
     copy: Option<Req>,
     // Whether the request may be sent twice, read before it was sent.
@@ -143,7 +160,7 @@ struct Retries<Req, C> {
 
 impl<Req, C> Retries<Req, C> {
     #[inline]
-    fn new(copy: Option<Req>, idempotent: bool, policy: RetryPolicy<C>) -> Self {
+    fn new(copy: Option<Req>, idempotent: bool, policy: Arc<RetryPolicy<C>>) -> Self {
         let started = match (&copy, policy.max_elapsed) {
             (Some(_), Some(_)) => Some(Instant::now()),
             _ => None,
@@ -159,22 +176,25 @@ impl<Req, C> Retries<Req, C> {
         }
     }
 
-    /// After a failed attempt: the request and pause of the next attempt,
-    /// or the error to return.
-    fn next<E>(&mut self, error: E) -> Result<(Req, Duration), E>
+    /// After a failed attempt: the request and the pause (`None`: go at
+    /// once) of the next attempt, or the error to return.
+    fn next<E>(&mut self, error: E) -> Result<(Req, Option<Pause>), E>
     where
         E: fmt::Debug,
         C: Classify<E, Req>,
         Req: CloneRequest,
     {
-        let policy = &self.policy;
+        let policy = &*self.policy;
         if policy.max_retries == 0 {
             return Err(error);
         }
         let class = <C as Classify<E, Req>>::classify(&policy.classifier, &error);
+        let target = target(self.copy.as_ref());
         if !class.is_retryable(self.idempotent) {
             if class == ErrorClass::ConnectionLost {
                 tracing::debug!(
+                    method = target.method,
+                    authority = target.authority,
                     error = ?error,
                     "connection lost after the request may have been sent; not retried, as the request is not idempotent"
                 );
@@ -183,12 +203,9 @@ impl<Req, C> Retries<Req, C> {
         }
         let attempts = self.done + 1;
         if self.done >= policy.max_retries {
-            tracing::warn!(
-                attempts,
-                class = class.as_str(),
-                error = ?error,
-                "connection failure; retries spent"
-            );
+            policy
+                .report
+                .record(GiveUp::RetriesSpent, class, attempts, target, &error);
             return Err(error);
         }
         if self.done == 0 {
@@ -199,14 +216,9 @@ impl<Req, C> Retries<Req, C> {
         self.rng_seed = rng.next_u64();
         if let (Some(started), Some(max_elapsed)) = (self.started, policy.max_elapsed) {
             if started.elapsed().saturating_add(pause) > max_elapsed {
-                tracing::warn!(
-                    attempts,
-                    class = class.as_str(),
-                    error = ?error,
-                    pause_ms = pause.as_millis() as u64,
-                    max_elapsed_ms = max_elapsed.as_millis() as u64,
-                    "connection failure; the next pause would end past max_elapsed, retries spent"
-                );
+                policy
+                    .report
+                    .record(GiveUp::Deadline, class, attempts, target, &error);
                 return Err(error);
             }
         }
@@ -215,6 +227,8 @@ impl<Req, C> Retries<Req, C> {
         // on the last retry too.
         let Some(request) = self.copy.as_ref().and_then(CloneRequest::clone_request) else {
             tracing::debug!(
+                method = target.method,
+                authority = target.authority,
                 error = ?error,
                 "connection failure; the request could not be copied, not retried"
             );
@@ -222,25 +236,52 @@ impl<Req, C> Retries<Req, C> {
         };
         if let Some(budget) = &policy.budget {
             if !budget.withdraw() {
-                tracing::warn!(
-                    attempts,
-                    class = class.as_str(),
-                    error = ?error,
-                    "connection failure; the retry budget is spent, not retried"
-                );
+                policy
+                    .report
+                    .record(GiveUp::Budget, class, attempts, target, &error);
                 return Err(error);
             }
         }
+        let timer = if pause.is_zero() {
+            None
+        } else {
+            match policy.timer.pause(pause) {
+                Ok(timer) => Some(timer),
+                Err(NoTimer) => {
+                    policy
+                        .report
+                        .record(GiveUp::NoTimer, class, attempts, target, &error);
+                    return Err(error);
+                }
+            }
+        };
         tracing::debug!(
             attempt = attempts + 1,
             class = class.as_str(),
+            method = target.method,
+            authority = target.authority,
             error = ?error,
             pause_ms = pause.as_millis() as u64,
             "connection failure; retrying"
         );
         self.done += 1;
         self.previous = pause;
-        Ok((request, pause))
+        // OpenTelemetry's `http.request.resend_count`, on the caller's span
+        // if it declared the field (a no-op otherwise).
+        tracing::Span::current().record("http.request.resend_count", self.done);
+        Ok((request, timer))
+    }
+}
+
+/// The method and authority of a request, for the events.
+fn target<Req: CloneRequest>(request: Option<&Req>) -> Target<'_> {
+    Target {
+        method: request
+            .and_then(CloneRequest::head)
+            .map_or("", |head| head.method.as_str()),
+        authority: request
+            .and_then(CloneRequest::authority)
+            .map_or("", |authority| authority.as_str()),
     }
 }
 

@@ -1,5 +1,7 @@
 //! The `Layer` that wraps a service in [`Retry`].
 
+use std::sync::Arc;
+
 use tower_layer::Layer;
 
 use crate::classify::DefaultClassifier;
@@ -23,9 +25,18 @@ use crate::service::Retry;
 ///     });
 /// # let _ = service;
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct RetryLayer<C = DefaultClassifier> {
-    policy: RetryPolicy<C>,
+    // Shared by every service the layer makes.
+    policy: Arc<RetryPolicy<C>>,
+}
+
+impl<C> Clone for RetryLayer<C> {
+    fn clone(&self) -> Self {
+        Self {
+            policy: Arc::clone(&self.policy),
+        }
+    }
 }
 
 /// A layer with [`RetryPolicy::default()`].
@@ -37,15 +48,17 @@ impl Default for RetryLayer {
 
 impl<C> RetryLayer<C> {
     /// A layer retrying by `policy`.
-    pub const fn new(policy: RetryPolicy<C>) -> Self {
-        Self { policy }
+    pub fn new(policy: RetryPolicy<C>) -> Self {
+        Self {
+            policy: Arc::new(policy),
+        }
     }
 }
 
-impl<S, C: Clone> Layer<S> for RetryLayer<C> {
+impl<S, C> Layer<S> for RetryLayer<C> {
     type Service = Retry<S, C>;
 
     fn layer(&self, service: S) -> Self::Service {
-        Retry::new(service, self.policy.clone())
+        Retry::shared(service, Arc::clone(&self.policy))
     }
 }

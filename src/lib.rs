@@ -120,8 +120,10 @@ pub mod future;
 mod layer;
 mod policy;
 mod replay;
+mod report;
 mod request;
 mod service;
+mod timer;
 
 pub use backoff::{Backoff, Delays, Jitter};
 pub use budget::RetryBudget;

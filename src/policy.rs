@@ -9,7 +9,9 @@ use std::time::Duration;
 use crate::backoff::Backoff;
 use crate::budget::{BudgetState, RetryBudget};
 use crate::classify::DefaultClassifier;
+use crate::report::GiveUpReport;
 use crate::request::{CloneRequest, RequestHead};
+use crate::timer::Timer;
 
 /// When and how often a failed request is sent again.
 ///
@@ -51,6 +53,9 @@ pub struct RetryPolicy<C = DefaultClassifier> {
     // Shared by every clone of the policy, so by every clone of the layer.
     pub(crate) budget: Option<Arc<BudgetState>>,
     pub(crate) idempotent_when: Option<IdempotencyHook>,
+    pub(crate) timer: Timer,
+    // Shared by every clone: what gave up since the last warning.
+    pub(crate) report: Arc<GiveUpReport>,
 }
 
 impl Default for RetryPolicy {
@@ -63,6 +68,8 @@ impl Default for RetryPolicy {
             seed: None,
             budget: None,
             idempotent_when: None,
+            timer: Timer::default(),
+            report: Arc::new(GiveUpReport::new()),
         }
     }
 }
@@ -177,6 +184,32 @@ impl<C> RetryPolicyBuilder<C> {
         self
     }
 
+    /// Pauses with `timer`, a `hyper::rt::Timer` of any runtime (default:
+    /// `tokio::time`).
+    ///
+    /// The default needs a tokio runtime with its time driver enabled
+    /// (`Builder::enable_time()` or `enable_all()`; `#[tokio::main]` has
+    /// it). Where none can be had, the layer does not panic: the retry is
+    /// not made, the error is returned, and a `warn` event says why.
+    ///
+    /// ```
+    /// use hyper_util::rt::TokioTimer;
+    /// use tower_conn_retry::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::builder().timer(TokioTimer::new()).build()?;
+    /// # let _ = policy;
+    /// # Ok::<(), tower_conn_retry::ConfigError>(())
+    /// ```
+    #[cfg(feature = "hyper")]
+    #[must_use = "the builder is consumed: use the one this returns"]
+    pub fn timer<T>(mut self, timer: T) -> Self
+    where
+        T: hyper::rt::Timer + Send + Sync + 'static,
+    {
+        self.policy.timer = Timer::Hyper(Arc::new(timer));
+        self
+    }
+
     /// Declares more requests idempotent than their method and headers do,
     /// so they too are retried after a lost connection
     /// ([`ErrorClass::ConnectionLost`](crate::ErrorClass::ConnectionLost)).
@@ -221,6 +254,8 @@ impl<C> RetryPolicyBuilder<C> {
             seed,
             budget,
             idempotent_when,
+            timer,
+            report,
         } = self.policy;
         RetryPolicyBuilder {
             policy: RetryPolicy {
@@ -231,6 +266,8 @@ impl<C> RetryPolicyBuilder<C> {
                 seed,
                 budget,
                 idempotent_when,
+                timer,
+                report,
             },
             budget: self.budget,
         }

@@ -54,6 +54,12 @@ pub trait CloneRequest: Sized {
     fn head(&self) -> Option<RequestHead<'_>> {
         None
     }
+
+    /// The authority (host and port) the request goes to, named in the
+    /// layer's events. By default, the head's URI's.
+    fn authority(&self) -> Option<&http::uri::Authority> {
+        self.head().and_then(|head| head.uri.authority())
+    }
 }
 
 /// The head of an HTTP request, as a policy's
@@ -144,6 +150,10 @@ impl CloneRequest for Uri {
 
     fn is_idempotent(&self) -> bool {
         true
+    }
+
+    fn authority(&self) -> Option<&http::uri::Authority> {
+        Uri::authority(self)
     }
 }
 

@@ -2,6 +2,7 @@
 //! failure.
 
 use std::fmt;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tower_service::Service;
@@ -68,13 +69,23 @@ use crate::request::CloneRequest;
 /// assert_eq!(attempts.load(Ordering::SeqCst), 2);
 /// # }
 /// ```
-#[derive(Clone)]
 pub struct Retry<S, C = DefaultClassifier> {
     service: S,
-    policy: RetryPolicy<C>,
+    // Shared by every clone and every request's future: a request that
+    // succeeds costs one reference count, not a copy of the policy.
+    policy: Arc<RetryPolicy<C>>,
 }
 
-impl<C: Clone> Retry<(), C> {
+impl<S: Clone, C> Clone for Retry<S, C> {
+    fn clone(&self) -> Self {
+        Self {
+            service: self.service.clone(),
+            policy: self.policy.clone(),
+        }
+    }
+}
+
+impl<C> Retry<(), C> {
     /// A [`RetryLayer`] retrying by `policy`, tower's conventional
     /// shorthand for `RetryLayer::new(policy)`.
     ///
@@ -89,14 +100,18 @@ impl<C: Clone> Retry<(), C> {
     ///     });
     /// # let _ = service;
     /// ```
-    pub const fn layer(policy: RetryPolicy<C>) -> RetryLayer<C> {
+    pub fn layer(policy: RetryPolicy<C>) -> RetryLayer<C> {
         RetryLayer::new(policy)
     }
 }
 
 impl<S, C> Retry<S, C> {
     /// Wraps `service`, retrying by `policy`.
-    pub const fn new(service: S, policy: RetryPolicy<C>) -> Self {
+    pub fn new(service: S, policy: RetryPolicy<C>) -> Self {
+        Self::shared(service, Arc::new(policy))
+    }
+
+    pub(crate) const fn shared(service: S, policy: Arc<RetryPolicy<C>>) -> Self {
         Self { service, policy }
     }
 
@@ -134,7 +149,7 @@ impl<S, C, Req> Service<Req> for Retry<S, C>
 where
     S: Service<Req> + Clone,
     S::Error: fmt::Debug,
-    C: Classify<S::Error, Req> + Clone,
+    C: Classify<S::Error, Req>,
     Req: CloneRequest,
 {
     type Response = S::Response;
@@ -164,6 +179,6 @@ where
             (None, false)
         };
         let future = ready.call(request);
-        ResponseFuture::new(future, ready, copy, idempotent, self.policy.clone())
+        ResponseFuture::new(future, ready, copy, idempotent, Arc::clone(&self.policy))
     }
 }

@@ -1,5 +1,6 @@
 //! Dropping a response future, during an attempt or during a pause, leaves
 //! no task and no open connection behind, and makes no further attempt.
+#![cfg(feature = "hyper")]
 
 mod support;
 

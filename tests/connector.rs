@@ -1,6 +1,7 @@
 //! The second placement: the layer around the connector, so the Client
 //! retries only connection establishment. No request is ever copied, so a
 //! streaming body just works. Loopback only.
+#![cfg(feature = "hyper")]
 
 mod support;
 

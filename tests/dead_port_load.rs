@@ -4,6 +4,7 @@
 //!
 //! A test binary of its own with a single test, because the counting global
 //! allocator sees every thread of the process.
+#![cfg(feature = "hyper")]
 
 mod support;
 

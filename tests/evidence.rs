@@ -2,6 +2,7 @@
 //! real `hyper_util` Client on loopback (127.0.0.1 only), and each test
 //! asserts what the server processed, how often the request was attempted,
 //! and the class the caller's error gets.
+#![cfg(feature = "hyper")]
 
 mod support;
 

@@ -2,6 +2,7 @@
 //! through one layered client, against a loopback server that resets 20% of
 //! connections (seeded), half before and half after reading the request.
 //! No POST may be handled twice; nothing may hang.
+#![cfg(feature = "hyper")]
 
 mod support;
 

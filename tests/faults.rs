@@ -2,6 +2,7 @@
 //! against real faults made on 127.0.0.1 (loopback only, ever). One test per
 //! fault; each asserts the attempts made, what the server saw, and what the
 //! caller got.
+#![cfg(feature = "hyper")]
 
 mod support;
 

@@ -3,6 +3,7 @@
 //! `hyper_util` Client against a loopback server that reads the request and
 //! then resets the connection, so the server has it and the client sees
 //! the connection lost.
+#![cfg(feature = "hyper")]
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! A streaming request body wrapped in `ReplayBody`, through a real
 //! `hyper_util` client and the layer, against a loopback server that resets
 //! the first connection after reading the whole request.
+#![cfg(feature = "hyper")]
 
 mod support;
 

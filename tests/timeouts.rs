@@ -7,6 +7,7 @@
 //!   POST is not.
 //! - Outside, it bounds the whole call: when it fires, the attempt in
 //!   flight (or the pause) is dropped and no further attempt is made.
+#![cfg(feature = "hyper")]
 
 mod support;
 

@@ -7,6 +7,7 @@
 //!   (REFUSED_STREAM) and one to a server that starts late; when retries
 //!   are spent the caller sees `Unavailable`, the original error in its
 //!   `source()`.
+#![cfg(feature = "hyper")]
 
 mod support;
 

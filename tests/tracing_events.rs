@@ -47,7 +47,12 @@ async fn each_retry_logs_a_debug_event_and_spent_retries_a_warning() {
     send(&mut service, request(Method::GET)).await.unwrap_err();
 
     let debug = events.at(tracing::Level::DEBUG);
-    assert_eq!(debug.len(), 2, "{debug:?}");
+    assert_eq!(debug.len(), 3, "two retries and the give-up: {debug:?}");
+    assert!(
+        debug[2].has("retries spent") && debug[2].has("attempts=3 "),
+        "{:?}",
+        debug[2]
+    );
     for (event, (attempt, pause)) in debug.iter().zip([(2, 50), (3, 100)]) {
         assert!(event.has(&format!("attempt={attempt} ")), "{event:?}");
         assert!(event.has(&format!("pause_ms={pause} ")), "{event:?}");
@@ -59,7 +64,103 @@ async fn each_retry_logs_a_debug_event_and_spent_retries_a_warning() {
     }
     let warn = events.at(tracing::Level::WARN);
     assert_eq!(warn.len(), 1, "{warn:?}");
-    assert!(warn[0].has("attempts=3 "), "{:?}", warn[0]);
+    assert!(warn[0].has("requests=1 retries_spent=1 "), "{:?}", warn[0]);
+    assert!(warn[0].has("connect=1 "), "{:?}", warn[0]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn events_name_the_method_and_authority_but_never_the_path_or_query() {
+    let (events, _guard) = Events::capture();
+    let mock = Mock::new((0..3).map(|_| Outcome::Fail(ErrorKind::ConnectionRefused)));
+    let mut service = Retry::new(mock, exact_policy(2));
+    let request = Request::put("http://api.example.test:8443/accounts/7?token=secret")
+        .body(String::new())
+        .unwrap();
+
+    send(&mut service, request).await.unwrap_err();
+
+    let all = events.all();
+    assert_eq!(all.len(), 4, "{all:?}");
+    for event in &all {
+        assert!(event.has("method=\"PUT\""), "{event:?}");
+        assert!(
+            event.has("authority=\"api.example.test:8443\""),
+            "{event:?}"
+        );
+        assert!(!event.has("accounts") && !event.has("secret"), "{event:?}");
+    }
+}
+
+/// 10,000 requests give up in one burst: one warning, not 10,000; every
+/// give-up is still a debug event, and the next warning, a second later,
+/// counts all that gave up since.
+#[tokio::test(start_paused = true)]
+async fn under_load_give_ups_make_one_warning_a_second() {
+    let (events, _guard) = Events::capture();
+    let failures = (0..2 * 10_001).map(|_| Outcome::Fail(ErrorKind::ConnectionRefused));
+    let policy = RetryPolicy::builder()
+        .max_retries(1)
+        .backoff(Backoff::none())
+        .build()
+        .unwrap();
+    let mut service = Retry::new(Mock::new(failures), policy);
+
+    for _ in 0..10_000 {
+        send(&mut service, request(Method::POST)).await.unwrap_err();
+    }
+    let warn = events.at(tracing::Level::WARN);
+    assert_eq!(warn.len(), 1, "{:?}", &warn[..warn.len().min(3)]);
+    assert!(
+        warn[0].has("requests=1 "),
+        "the first give-up warns at once: {:?}",
+        warn[0]
+    );
+    let give_ups = events
+        .at(tracing::Level::DEBUG)
+        .iter()
+        .filter(|e| e.has("retries spent"))
+        .count();
+    assert_eq!(give_ups, 10_000);
+
+    tokio::time::advance(Duration::from_secs(1)).await;
+    send(&mut service, request(Method::POST)).await.unwrap_err();
+    let warn = events.at(tracing::Level::WARN);
+    assert_eq!(warn.len(), 2);
+    assert!(
+        warn[1].has("requests=10000 retries_spent=10000 ") && warn[1].has("since_ms=1000 "),
+        "{:?}",
+        warn[1]
+    );
+}
+
+/// OpenTelemetry's `http.request.resend_count` is recorded on the caller's
+/// span when it declares the field.
+#[tokio::test(start_paused = true)]
+async fn the_resend_count_is_recorded_on_the_callers_span() {
+    use tracing::Instrument;
+
+    let (events, _guard) = Events::capture();
+    let mock = Mock::new((0..2).map(|_| Outcome::Fail(ErrorKind::ConnectionRefused)));
+    let mut service = Retry::new(mock, exact_policy(3));
+    let span = tracing::info_span!(
+        "HTTP GET",
+        "http.request.resend_count" = tracing::field::Empty
+    );
+
+    send(&mut service, request(Method::GET))
+        .instrument(span)
+        .await
+        .unwrap();
+
+    let records = events.records();
+    assert_eq!(
+        records,
+        [
+            "http.request.resend_count=1 ",
+            "http.request.resend_count=2 "
+        ],
+        "{records:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -102,6 +203,8 @@ async fn a_retry_refused_by_the_budget_logs_a_warning() {
 
     let warn = events.at(tracing::Level::WARN);
     assert_eq!(warn.len(), 1, "{warn:?}");
-    assert!(warn[0].has("retry budget"), "{:?}", warn[0]);
-    assert!(events.at(tracing::Level::DEBUG).is_empty());
+    assert!(warn[0].has("budget_refused=1 "), "{:?}", warn[0]);
+    let debug = events.at(tracing::Level::DEBUG);
+    assert_eq!(debug.len(), 1, "{debug:?}");
+    assert!(debug[0].has("retry budget is spent"), "{:?}", debug[0]);
 }

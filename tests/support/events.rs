@@ -22,7 +22,7 @@ impl Captured {
 }
 
 #[derive(Clone, Default)]
-pub struct Events(Arc<Mutex<Vec<Captured>>>);
+pub struct Events(Arc<Mutex<Vec<Captured>>>, Arc<Mutex<Vec<String>>>);
 
 impl Events {
     /// Installs a capturing subscriber for the current thread.
@@ -35,6 +35,11 @@ impl Events {
 
     pub fn all(&self) -> Vec<Captured> {
         self.0.lock().unwrap().clone()
+    }
+
+    /// The values recorded on spans after they were made, in order.
+    pub fn records(&self) -> Vec<String> {
+        self.1.lock().unwrap().clone()
     }
 
     pub fn at(&self, level: Level) -> Vec<Captured> {
@@ -54,6 +59,17 @@ impl Visit for Fields {
 }
 
 impl<S: Subscriber> Layer<S> for Events {
+    fn on_record(
+        &self,
+        _: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        _: Context<'_, S>,
+    ) {
+        let mut fields = Fields(String::new());
+        values.record(&mut fields);
+        self.1.lock().unwrap().push(fields.0);
+    }
+
     fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
         let mut fields = Fields(String::new());
         event.record(&mut fields);
