@@ -17,7 +17,7 @@ use tower_service::Service;
 use crate::classify::{Classify, ErrorClass};
 use crate::policy::RetryPolicy;
 use crate::report::{GiveUp, Target};
-use crate::request::CloneRequest;
+use crate::request::{CloneRequest, RecordAttempts};
 use crate::timer::{NoTimer, Pause};
 
 pin_project! {
@@ -83,7 +83,7 @@ where
     S: Service<Req>,
     S::Error: fmt::Debug,
     C: Classify<S::Error, Req>,
-    Req: CloneRequest,
+    Req: CloneRequest + RecordAttempts<S::Response>,
 {
     type Output = Result<S::Response, S::Error>;
 
@@ -95,7 +95,12 @@ where
             match this.state.as_mut().project() {
                 StateProj::Called { future } => {
                     let error = match ready!(future.poll(cx)) {
-                        Ok(response) => return Poll::Ready(Ok(response)),
+                        Ok(mut response) => {
+                            if this.retries.done > 0 {
+                                Req::record_attempts(&mut response, this.retries.done + 1);
+                            }
+                            return Poll::Ready(Ok(response));
+                        }
                         Err(error) => error,
                     };
                     let (request, pause) = match this.retries.next(error) {

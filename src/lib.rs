@@ -99,9 +99,22 @@
 //!
 //! # Tracing
 //!
-//! A `debug` event for each retry (attempt, error class, the error, the
-//! pause in ms), a `warn` event when retries are spent or the budget refuses
-//! one, and nothing on the happy path.
+//! A `debug` event for each retry (attempt, error class, method, authority,
+//! the error, the pause in ms) and for each request that gives up; at most
+//! one `warn` a second per policy, counting the requests that gave up since
+//! the last one; nothing on the happy path. The path and query, which may
+//! carry secrets, are never logged.
+//!
+//! # Features
+//!
+//! - `hyper` (default): the default classifier reads hyper's and
+//!   hyper-util's errors, and [`RetryPolicyBuilder::timer`] takes any
+//!   `hyper::rt::Timer`.
+//! - `http2` (default): HTTP/2's "not processed" signals are read from
+//!   `h2::Error` ([`ErrorClass::NotProcessed`]).
+//!
+//! With `default-features = false` the layer is generic, with no hyper in
+//! the tree.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -133,7 +146,7 @@ pub use classify::{
 pub use layer::RetryLayer;
 pub use policy::{ConfigError, RetryPolicy, RetryPolicyBuilder};
 pub use replay::{ReplayBody, ReplayError};
-pub use request::{CloneRequest, RequestHead};
+pub use request::{Attempts, CloneRequest, RecordAttempts, RequestHead};
 pub use service::Retry;
 
 /// The README's examples, compiled as doctests so they cannot rot.

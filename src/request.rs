@@ -62,6 +62,77 @@ pub trait CloneRequest: Sized {
     }
 }
 
+/// Tells the caller how many attempts a response took, on the response
+/// itself: implemented by a request type for the responses of its
+/// services.
+///
+/// For `http::Request`, a response that took more than one attempt carries
+/// an [`Attempts`] extension (a response without one took exactly one, so
+/// the happy path adds nothing). A `Uri` (the connector placement) records
+/// nothing. For a request type of your own, a no-op does:
+///
+/// ```
+/// use tower_conn_retry::RecordAttempts;
+///
+/// struct Lookup;
+///
+/// impl<Resp> RecordAttempts<Resp> for Lookup {
+///     fn record_attempts(_: &mut Resp, _: u32) {}
+/// }
+/// ```
+pub trait RecordAttempts<Resp> {
+    /// Records on `response` that it took `attempts` attempts (at least 2).
+    fn record_attempts(response: &mut Resp, attempts: u32);
+}
+
+impl<B, ResBody> RecordAttempts<http::Response<ResBody>> for Request<B> {
+    fn record_attempts(response: &mut http::Response<ResBody>, attempts: u32) {
+        response.extensions_mut().insert(Attempts(attempts));
+    }
+}
+
+impl<Resp> RecordAttempts<Resp> for Uri {
+    fn record_attempts(_: &mut Resp, _: u32) {}
+}
+
+/// How many attempts an HTTP response took, when more than one: an
+/// extension on the `http::Response` the layer returns.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::io;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use tower::{service_fn, Service, ServiceExt};
+/// use tower_conn_retry::{Attempts, Backoff, Retry, RetryPolicy};
+///
+/// let calls = Arc::new(AtomicUsize::new(0));
+/// let flaky = service_fn(move |_: http::Request<String>| {
+///     let call = calls.fetch_add(1, Ordering::SeqCst);
+///     async move {
+///         if call < 2 {
+///             return Err(io::Error::from(io::ErrorKind::ConnectionRefused));
+///         }
+///         Ok(http::Response::new(String::new()))
+///     }
+/// });
+/// let policy = RetryPolicy::builder().backoff(Backoff::none()).build().unwrap();
+/// let mut service = Retry::new(flaky, policy);
+/// let response = service.ready().await.unwrap().call(http::Request::new(String::new())).await.unwrap();
+/// assert_eq!(response.extensions().get::<Attempts>().map(|a| a.get()), Some(3));
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Attempts(u32);
+
+impl Attempts {
+    /// The number of attempts, retries included (at least 2).
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
 /// The head of an HTTP request, as a policy's
 /// [`idempotent_when`](crate::RetryPolicyBuilder::idempotent_when) hook
 /// sees it.

@@ -11,7 +11,7 @@ use crate::classify::{Classify, DefaultClassifier};
 use crate::future::ResponseFuture;
 use crate::layer::RetryLayer;
 use crate::policy::RetryPolicy;
-use crate::request::CloneRequest;
+use crate::request::{CloneRequest, RecordAttempts};
 
 /// Retries connection failures of the inner service `S`, classified by `C`.
 ///
@@ -150,7 +150,7 @@ where
     S: Service<Req> + Clone,
     S::Error: fmt::Debug,
     C: Classify<S::Error, Req>,
-    Req: CloneRequest,
+    Req: CloneRequest + RecordAttempts<S::Response>,
 {
     type Response = S::Response;
     type Error = S::Error;

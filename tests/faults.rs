@@ -22,7 +22,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::{Client, Error as ClientError};
 use hyper_util::rt::TokioExecutor;
 use tower::{service_fn, Service, ServiceExt};
-use tower_conn_retry::{Backoff, ErrorClass, Jitter, Retry, RetryPolicy};
+use tower_conn_retry::{Attempts, Backoff, ErrorClass, Jitter, Retry, RetryPolicy};
 
 use support::client::{http_client, layered, Body};
 use support::server;
@@ -88,6 +88,11 @@ async fn a_server_that_comes_back_is_reached_when_the_backoff_predicts() {
 
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(attempts.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        response.extensions().get::<Attempts>().map(|a| a.get()),
+        Some(3),
+        "the response says how many attempts it took"
+    );
     assert_eq!(requests.count(&Method::POST), 1, "the server saw one POST");
     assert_eq!(requests.bodies(), [Bytes::from_static(b"{\"item\":7}")]);
 }

@@ -367,3 +367,19 @@ async fn futures_poll_once<F: std::future::Future + Unpin>(
     std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut future).poll(cx)))
         .await
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_response_that_took_one_attempt_carries_no_attempts_extension() {
+    let mut service = Retry::new(Mock::new([]), exact_policy(3));
+    let response = send(&mut service, request(Method::GET)).await.unwrap();
+    assert!(response
+        .extensions()
+        .get::<tower_conn_retry::Attempts>()
+        .is_none());
+
+    let mock = Mock::new([Outcome::Fail(ErrorKind::ConnectionRefused)]);
+    let mut service = Retry::new(mock, exact_policy(3));
+    let response = send(&mut service, request(Method::GET)).await.unwrap();
+    let attempts = response.extensions().get::<tower_conn_retry::Attempts>();
+    assert_eq!(attempts.map(|a| a.get()), Some(2));
+}
