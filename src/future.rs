@@ -67,13 +67,12 @@ where
         future: S::Future,
         service: S,
         copy: Option<Req>,
-        idempotent: bool,
         policy: Arc<RetryPolicy<C>>,
     ) -> Self {
         Self {
             state: State::Called { future },
             service,
-            retries: Retries::new(copy, idempotent, policy),
+            retries: Retries::new(copy, policy),
         }
     }
 }
@@ -148,15 +147,16 @@ where
 /// allowance, and the copy of the request to send again.
 struct Retries<Req, C> {
     policy: Arc<RetryPolicy<C>>,
-    // The copy kept for the next attempts, if retrying is possible at all.
+    // The copy kept for the next attempts, if retrying is possible at all;
+    // whether the request may be sent twice is read from it, when an error
+    // asks, so a request that succeeds never pays for the question.
     copy: Option<Req>,
-    // Whether the request may be sent twice, read before it was sent.
-    idempotent: bool,
     // Retries made so far.
     done: u32,
     // When the first attempt started; kept only when there is a deadline.
     started: Option<Instant>,
-    // The previous pause, for decorrelated jitter.
+    // The previous pause, for decorrelated jitter; read only once a retry
+    // was made (before the first, the base stands in for it).
     previous: Duration,
     // The jitter generator's seed for the next pause; drawn at the first
     // retry, so a request that succeeds draws nothing.
@@ -165,16 +165,15 @@ struct Retries<Req, C> {
 
 impl<Req, C> Retries<Req, C> {
     #[inline]
-    fn new(copy: Option<Req>, idempotent: bool, policy: Arc<RetryPolicy<C>>) -> Self {
+    fn new(copy: Option<Req>, policy: Arc<RetryPolicy<C>>) -> Self {
         let started = match (&copy, policy.max_elapsed) {
             (Some(_), Some(_)) => Some(Instant::now()),
             _ => None,
         };
         Self {
-            previous: policy.backoff.base(),
+            previous: Duration::ZERO,
             policy,
             copy,
-            idempotent,
             done: 0,
             started,
             rng_seed: 0,
@@ -195,7 +194,16 @@ impl<Req, C> Retries<Req, C> {
         }
         let class = <C as Classify<E, Req>>::classify(&policy.classifier, &error);
         let target = target(self.copy.as_ref());
-        if !class.is_retryable(self.idempotent) {
+        let idempotent = || {
+            self.copy
+                .as_ref()
+                .is_some_and(|copy| policy.is_idempotent(copy))
+        };
+        let retryable = match class {
+            ErrorClass::ConnectionLost => idempotent(),
+            class => class.is_retryable(false),
+        };
+        if !retryable {
             if class == ErrorClass::ConnectionLost {
                 tracing::debug!(
                     method = target.method,
@@ -217,7 +225,12 @@ impl<Req, C> Retries<Req, C> {
             self.rng_seed = policy.jitter_seed();
         }
         let mut rng = SmallRng::seed_from_u64(self.rng_seed);
-        let pause = policy.backoff.delay(self.done, self.previous, &mut rng);
+        let previous = if self.done == 0 {
+            policy.backoff.base()
+        } else {
+            self.previous
+        };
+        let pause = policy.backoff.delay(self.done, previous, &mut rng);
         self.rng_seed = rng.next_u64();
         if let (Some(started), Some(max_elapsed)) = (self.started, policy.max_elapsed) {
             if started.elapsed().saturating_add(pause) > max_elapsed {

@@ -150,6 +150,6 @@ pub use request::{Attempts, CloneRequest, RecordAttempts, RequestHead};
 pub use service::Retry;
 
 /// The README's examples, compiled as doctests so they cannot rot.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "hyper"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -173,12 +173,12 @@ where
         if let Some(budget) = &self.policy.budget {
             budget.deposit();
         }
-        let (copy, idempotent) = if self.policy.max_retries > 0 {
-            (request.clone_request(), self.policy.is_idempotent(&request))
+        let copy = if self.policy.max_retries > 0 {
+            request.clone_request()
         } else {
-            (None, false)
+            None
         };
         let future = ready.call(request);
-        ResponseFuture::new(future, ready, copy, idempotent, Arc::clone(&self.policy))
+        ResponseFuture::new(future, ready, copy, Arc::clone(&self.policy))
     }
 }
