@@ -14,6 +14,7 @@ use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 use tower_service::Service;
 
+use crate::backoff::saturating_nanos;
 use crate::classify::{Classify, ErrorClass};
 use crate::policy::RetryPolicy;
 use crate::report::{GiveUp, Target};
@@ -155,9 +156,9 @@ struct Retries<Req, C> {
     done: u32,
     // When the first attempt started; kept only when there is a deadline.
     started: Option<Instant>,
-    // The previous pause, for decorrelated jitter; read only once a retry
-    // was made (before the first, the base stands in for it).
-    previous: Duration,
+    // The previous pause in nanoseconds, for decorrelated jitter; read only
+    // once a retry was made (before the first, the base stands in for it).
+    previous_ns: u64,
     // The jitter generator's seed for the next pause; drawn at the first
     // retry, so a request that succeeds draws nothing.
     rng_seed: u64,
@@ -171,7 +172,7 @@ impl<Req, C> Retries<Req, C> {
             _ => None,
         };
         Self {
-            previous: Duration::ZERO,
+            previous_ns: 0,
             policy,
             copy,
             done: 0,
@@ -228,7 +229,7 @@ impl<Req, C> Retries<Req, C> {
         let previous = if self.done == 0 {
             policy.backoff.base()
         } else {
-            self.previous
+            Duration::from_nanos(self.previous_ns)
         };
         let pause = policy.backoff.delay(self.done, previous, &mut rng);
         self.rng_seed = rng.next_u64();
@@ -283,7 +284,7 @@ impl<Req, C> Retries<Req, C> {
             "connection failure; retrying"
         );
         self.done += 1;
-        self.previous = pause;
+        self.previous_ns = saturating_nanos(pause);
         // OpenTelemetry's `http.request.resend_count`, on the caller's span
         // if it declared the field (a no-op otherwise).
         tracing::Span::current().record("http.request.resend_count", self.done);
