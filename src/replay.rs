@@ -214,8 +214,7 @@ where
                     continue;
                 }
                 Poll::Ready(Some(Err(error))) => {
-                    let mut shared = lent.give_back(Rest::Failed);
-                    shared.forget();
+                    drop(lent.give_back(Rest::Failed));
                     return Poll::Ready(Some(Err(error.into())));
                 }
                 Poll::Ready(Some(Ok(frame))) => frame,
@@ -304,13 +303,22 @@ impl<'a, B> Lent<'a, B> {
     /// Puts `rest` in the body's place and returns the locked state.
     fn give_back(mut self, rest: Rest<B>) -> MutexGuard<'a, Shared<B>> {
         self.body = None;
-        let mut shared = lock(self.shared);
-        shared.rest = rest;
-        for waiter in shared.waiting.drain(..) {
-            waiter.wake();
-        }
-        shared
+        put_back(self.shared, rest)
     }
+}
+
+/// Puts `rest` back in the shared state, wakes every instance that waited
+/// for it, and returns the locked state.
+fn put_back<B>(shared: &Mutex<Shared<B>>, rest: Rest<B>) -> MutexGuard<'_, Shared<B>> {
+    let mut shared = lock(shared);
+    if matches!(rest, Rest::Failed) {
+        shared.forget();
+    }
+    shared.rest = rest;
+    for waiter in shared.waiting.drain(..) {
+        waiter.wake();
+    }
+    shared
 }
 
 impl<B> Drop for Lent<'_, B> {
@@ -318,19 +326,14 @@ impl<B> Drop for Lent<'_, B> {
         let Some(body) = self.body.take() else {
             return;
         };
+        // Given back unread when the poll returned early; lost if the
+        // wrapped body panicked.
         let rest = if std::thread::panicking() {
             Rest::Failed
         } else {
             Rest::Here(body)
         };
-        let mut shared = lock(self.shared);
-        if matches!(rest, Rest::Failed) {
-            shared.forget();
-        }
-        shared.rest = rest;
-        for waiter in shared.waiting.drain(..) {
-            waiter.wake();
-        }
+        drop(put_back(self.shared, rest));
     }
 }
 

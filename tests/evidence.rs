@@ -18,7 +18,7 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::Full;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
-use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::{Client, Error as ClientError};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -197,14 +197,19 @@ async fn a_post_whose_own_body_failed_is_sent_once() {
 
 // ===== failures that can never succeed =====
 
-#[tokio::test]
-async fn an_https_uri_on_a_plain_http_connector_is_not_retried() {
-    let (addr, seen) = server::serve_status(StatusCode::OK).await;
-    let (connector, connects) = counted(HttpConnector::new());
+/// A `method` request to `uri` through a client on `connector`, with the
+/// layer: the caller's error and the connection attempts made.
+async fn send_through<C>(connector: C, method: Method, uri: String) -> (ClientError, usize)
+where
+    C: Service<Uri> + Clone + Send + Sync + 'static,
+    C::Response: hyper::rt::Read + hyper::rt::Write + Connection + Unpin + Send + 'static,
+    C::Future: Unpin + Send + 'static,
+    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (connector, connects) = counted(connector);
     let client = Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(connector);
     let mut client = Retry::new(client, policy());
-
-    let request = request(Method::GET, format!("https://{addr}/"), Full::default());
+    let request = request(method, uri, Full::default());
     let error = client
         .ready()
         .await
@@ -212,10 +217,23 @@ async fn an_https_uri_on_a_plain_http_connector_is_not_retried() {
         .call(request)
         .await
         .unwrap_err();
+    (error, connects.load(Ordering::SeqCst))
+}
+
+#[tokio::test]
+async fn an_https_uri_on_a_plain_http_connector_is_not_retried() {
+    let (addr, seen) = server::serve_status(StatusCode::OK).await;
+
+    let (error, connects) = send_through(
+        HttpConnector::new(),
+        Method::GET,
+        format!("https://{addr}/"),
+    )
+    .await;
 
     assert!(error.is_connect(), "{error:?}");
     assert_eq!(ErrorClass::of(&error), ErrorClass::Other, "{error:?}");
-    assert_eq!(connects.load(Ordering::SeqCst), 1);
+    assert_eq!(connects, 1);
     assert_eq!(seen.total(), 0);
 }
 
@@ -233,42 +251,27 @@ async fn a_rejected_tls_certificate_is_not_retried() {
             ))
         })
     });
-    let (connector, connects) = counted(tls);
-    let client = Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(connector);
-    let mut client = Retry::new(client, policy());
 
-    let request = request(Method::GET, format!("http://{addr}/"), Full::default());
-    let error = client
-        .ready()
-        .await
-        .unwrap()
-        .call(request)
-        .await
-        .unwrap_err();
+    let (error, connects) = send_through(tls, Method::GET, format!("http://{addr}/")).await;
 
     assert!(error.is_connect(), "{error:?}");
     assert_eq!(ErrorClass::of(&error), ErrorClass::Other, "{error:?}");
-    assert_eq!(connects.load(Ordering::SeqCst), 1);
+    assert_eq!(connects, 1);
     assert_eq!(seen.total(), 0);
 }
 
 #[tokio::test]
 async fn a_refused_connect_is_still_retried_for_every_method() {
     let addr: SocketAddr = server::unused_addr();
-    let (connector, connects) = counted(HttpConnector::new());
-    let client = Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(connector);
-    let mut client = Retry::new(client, policy());
 
-    let request = request(Method::POST, format!("http://{addr}/"), Full::default());
-    let error = client
-        .ready()
-        .await
-        .unwrap()
-        .call(request)
-        .await
-        .unwrap_err();
+    let (error, connects) = send_through(
+        HttpConnector::new(),
+        Method::POST,
+        format!("http://{addr}/"),
+    )
+    .await;
 
     assert!(error.is_connect(), "{error:?}");
     assert_eq!(ErrorClass::of(&error), ErrorClass::Connect);
-    assert_eq!(connects.load(Ordering::SeqCst), 4);
+    assert_eq!(connects, 4);
 }
