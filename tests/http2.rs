@@ -24,8 +24,13 @@ use support::h2_server::{self, Ledger, RawConnection};
 type H2Client = Retry<Client<HttpConnector, Full<Bytes>>>;
 
 fn h2_client(max_retries: u32) -> H2Client {
+    // Keep-alive pings, as a production client would: a connection that
+    // stops answering fails its streams instead of holding them forever.
     let client = Client::builder(TokioExecutor::new())
         .http2_only(true)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .http2_keep_alive_interval(Duration::from_millis(500))
+        .http2_keep_alive_timeout(Duration::from_secs(1))
         .build_http::<Full<Bytes>>();
     let policy = RetryPolicy::builder()
         .max_retries(max_retries)
@@ -239,7 +244,10 @@ async fn a_graceful_shutdown_under_load_loses_no_request_and_processes_none_twic
     let replacement = h2_server::serve_h2(listener, second.clone());
 
     for (i, call) in calls.into_iter().enumerate() {
-        assert_eq!(call.await.unwrap().unwrap(), StatusCode::OK, "r{i}");
+        let status = tokio::time::timeout(Duration::from_secs(20), call)
+            .await
+            .unwrap_or_else(|_| panic!("r{i} hung: no answer in 20 s"));
+        assert_eq!(status.unwrap().unwrap(), StatusCode::OK, "r{i}");
     }
     replacement.abort();
     let (first, second) = (first.all(), second.all());
