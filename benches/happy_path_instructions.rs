@@ -7,6 +7,9 @@
 //! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* bare
 //! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* ours
 //! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* tower
+//! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* combined_post  # idempotent_only
+//! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* combined_get
+//! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* bare_get
 //! target/release/deps/happy_path_instructions-* size   # the futures' sizes
 //! ```
 //!
@@ -43,6 +46,38 @@ fn main() {
             let mut s = tower::retry::Retry::new(TowerUpTo(3), Immediate);
             for _ in 0..n {
                 std::hint::black_box(call_now(&mut s, realistic_request()).unwrap());
+            }
+        }
+        // The client half of the combined placement (`idempotent_only`):
+        // the realistic request is a POST, not copied; as a GET it is.
+        "combined_post" => {
+            let policy = tower_conn_retry::RetryPolicy::builder()
+                .idempotent_only()
+                .build()
+                .unwrap();
+            let mut s = tower_conn_retry::Retry::new(Immediate, policy);
+            for _ in 0..n {
+                std::hint::black_box(call_now(&mut s, realistic_request()).unwrap());
+            }
+        }
+        "combined_get" => {
+            let policy = tower_conn_retry::RetryPolicy::builder()
+                .idempotent_only()
+                .build()
+                .unwrap();
+            let mut s = tower_conn_retry::Retry::new(Immediate, policy);
+            for _ in 0..n {
+                let mut request = realistic_request();
+                *request.method_mut() = http::Method::GET;
+                std::hint::black_box(call_now(&mut s, request).unwrap());
+            }
+        }
+        "bare_get" => {
+            let mut s = Immediate;
+            for _ in 0..n {
+                let mut request = realistic_request();
+                *request.method_mut() = http::Method::GET;
+                std::hint::black_box(call_now(&mut s, request).unwrap());
             }
         }
         "bare" => {

@@ -53,6 +53,8 @@ pub struct RetryPolicy<C = DefaultClassifier> {
     // Shared by every clone of the policy, so by every clone of the layer.
     pub(crate) budget: Option<Arc<BudgetState>>,
     pub(crate) idempotent_when: Option<IdempotencyHook>,
+    // Only idempotent requests are copied and retried.
+    pub(crate) idempotent_only: bool,
     pub(crate) timer: Timer,
     // Shared by every clone: what gave up since the last warning.
     pub(crate) report: Arc<GiveUpReport>,
@@ -68,6 +70,7 @@ impl Default for RetryPolicy {
             seed: None,
             budget: None,
             idempotent_when: None,
+            idempotent_only: false,
             timer: Timer::default(),
             report: Arc::new(GiveUpReport::new()),
         }
@@ -241,6 +244,31 @@ impl<C> RetryPolicyBuilder<C> {
         self
     }
 
+    /// Copies and retries only idempotent requests; any other request is
+    /// passed through as it is, never copied (default: off).
+    ///
+    /// This is the client half of the combined placement: connect failures
+    /// are retried for every method by a layer around the connector (where
+    /// no request is copied), and this layer around the client adds
+    /// retries after a lost connection for the idempotent requests, the
+    /// only ones it may resend. A POST then costs nothing at this layer.
+    /// The trade: an HTTP/2 stream the server refused
+    /// ([`ErrorClass::NotProcessed`](crate::ErrorClass::NotProcessed)) is
+    /// not retried for a non-idempotent request either.
+    ///
+    /// ```
+    /// use tower_conn_retry::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::builder().idempotent_only().build()?;
+    /// # let _ = policy;
+    /// # Ok::<(), tower_conn_retry::ConfigError>(())
+    /// ```
+    #[must_use = "the builder is consumed: use the one this returns"]
+    pub fn idempotent_only(mut self) -> Self {
+        self.policy.idempotent_only = true;
+        self
+    }
+
     /// Replaces the classifier: any `Fn(&E) -> ErrorClass`, or a type
     /// implementing [`Classify`](crate::Classify). Around a connector, use
     /// [`ConnectorClassifier`](crate::ConnectorClassifier).
@@ -254,6 +282,7 @@ impl<C> RetryPolicyBuilder<C> {
             seed,
             budget,
             idempotent_when,
+            idempotent_only,
             timer,
             report,
         } = self.policy;
@@ -266,6 +295,7 @@ impl<C> RetryPolicyBuilder<C> {
                 seed,
                 budget,
                 idempotent_when,
+                idempotent_only,
                 timer,
                 report,
             },

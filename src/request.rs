@@ -166,11 +166,12 @@ impl<'a, B> From<&'a Request<B>> for RequestHead<'a> {
 /// "The Idempotency-Key HTTP Header Field"; Go's `net/http` treats such
 /// requests as replayable too), by which the server recognizes a repeat.
 fn request_is_idempotent<B>(request: &Request<B>) -> bool {
-    is_idempotent(request.method()) || request.headers().contains_key(IDEMPOTENCY_KEY)
+    is_idempotent(request.method()) || request.headers().contains_key(&IDEMPOTENCY_KEY)
 }
 
-/// The `Idempotency-Key` header's name.
-const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// The `Idempotency-Key` header's name, made once: looking it up by a
+/// `&str` would parse and lower-case the name on every request.
+const IDEMPOTENCY_KEY: http::HeaderName = http::HeaderName::from_static("idempotency-key");
 
 impl<B: Clone> CloneRequest for Request<B> {
     fn clone_request(&self) -> Option<Self> {

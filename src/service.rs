@@ -173,7 +173,10 @@ where
         if let Some(budget) = &self.policy.budget {
             budget.deposit();
         }
-        let copy = if self.policy.max_retries > 0 {
+        let policy = &*self.policy;
+        let copy = if policy.max_retries > 0
+            && (!policy.idempotent_only || policy.is_idempotent(&request))
+        {
             request.clone_request()
         } else {
             None

@@ -41,6 +41,10 @@ fn the_layer_allocates_only_the_copy_of_the_request() {
         Immediate,
         RetryPolicy::builder().max_retries(0).build().unwrap(),
     );
+    let mut idempotent_only = Retry::new(
+        Immediate,
+        RetryPolicy::builder().idempotent_only().build().unwrap(),
+    );
     let mut budgeted = Retry::new(
         Immediate,
         RetryPolicy::builder()
@@ -53,6 +57,7 @@ fn the_layer_allocates_only_the_copy_of_the_request() {
     call_ok(&mut layered, realistic_request());
     call_ok(&mut retry_off, realistic_request());
     call_ok(&mut budgeted, realistic_request());
+    call_ok(&mut idempotent_only, realistic_request());
 
     let copy = allocations_of(realistic_request, |request| {
         let copy = request.clone_request();
@@ -64,6 +69,17 @@ fn the_layer_allocates_only_the_copy_of_the_request() {
     let retry_off = allocations_of(realistic_request, |request| {
         call_ok(&mut retry_off, request)
     });
+    // The realistic request is a POST: with `idempotent_only` it is not
+    // copied; a GET is.
+    let post_not_copied = allocations_of(realistic_request, |request| {
+        call_ok(&mut idempotent_only, request)
+    });
+    let as_get = || {
+        let mut request = realistic_request();
+        *request.method_mut() = http::Method::GET;
+        request
+    };
+    let get_copied = allocations_of(as_get, |request| call_ok(&mut idempotent_only, request));
 
     // The copy: the header map's index table and entry vector (2), and one
     // shared buffer for each of the 5 header values and for the custom
@@ -75,4 +91,10 @@ fn the_layer_allocates_only_the_copy_of_the_request() {
     assert_eq!(layered, bare + copy, "the layer allocates beyond the copy");
     assert_eq!(retry_off, bare, "with retrying off, nothing is copied");
     assert_eq!(budgeted, layered, "the budget's deposit allocates");
+    assert_eq!(post_not_copied, bare, "idempotent_only copied a POST");
+    assert_eq!(
+        get_copied,
+        bare + copy,
+        "idempotent_only did not copy a GET"
+    );
 }
