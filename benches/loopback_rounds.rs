@@ -1,0 +1,170 @@
+//! Loopback round trips, 64 in flight, in interleaved rounds by process CPU
+//! time: a `hyper_util` Client and a hyper server on 127.0.0.1 in one
+//! process, through the bare client, this layer around it, `tower::retry`
+//! around it (idiomatic cloning policy), and this layer around the
+//! connector instead. The variants alternate within each round in a
+//! rotating order; each round gives every variant's CPU time per request,
+//! compared with bare's of the same round.
+//!
+//! ```text
+//! cargo bench --bench loopback_rounds
+//! ```
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use cpu_time::ProcessTime;
+use futures_util::future::join_all;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tower::{Service, ServiceExt};
+use tower_conn_retry::{ConnectorClassifier, Retry, RetryPolicy};
+
+use common::{realistic_request, Body, TowerUpTo};
+
+const IN_FLIGHT: usize = 64;
+const BATCHES: u32 = 40;
+const ROUNDS: usize = 15;
+
+async fn start_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let echo = service_fn(|request: Request<Incoming>| async move {
+                    let body = request.into_body().collect().await?.to_bytes();
+                    Ok::<_, hyper::Error>(Response::new(Full::new(body)))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), echo)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+fn request_to(addr: SocketAddr) -> Request<Body> {
+    let mut request = realistic_request();
+    *request.uri_mut() = format!("http://{addr}/v1/orders?customer=4711&expand=items")
+        .parse()
+        .unwrap();
+    request
+}
+
+/// `BATCHES` batches of `IN_FLIGHT` round trips at once; CPU time per
+/// request.
+async fn run<S>(service: &S, addr: SocketAddr) -> Duration
+where
+    S: Service<Request<Body>, Response = Response<Incoming>> + Clone + Send + 'static,
+    S::Error: std::fmt::Debug,
+    S::Future: Send,
+{
+    let start = ProcessTime::now();
+    for _ in 0..BATCHES {
+        let tasks = (0..IN_FLIGHT).map(|_| {
+            let service = service.clone();
+            tokio::spawn(async move {
+                let response = service.oneshot(request_to(addr)).await.unwrap();
+                response.into_body().collect().await.unwrap();
+            })
+        });
+        for task in join_all(tasks).await {
+            task.expect("a round trip panicked");
+        }
+    }
+    start.elapsed() / (BATCHES * IN_FLIGHT as u32)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = runtime.block_on(start_server());
+    let client = || {
+        Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(IN_FLIGHT)
+            .build_http::<Body>()
+    };
+    let (bare, ours, towers, connector) = runtime.block_on(async {
+        let connector = {
+            let policy = RetryPolicy::builder()
+                .classifier(ConnectorClassifier)
+                .build()
+                .unwrap();
+            Client::builder(TokioExecutor::new())
+                .pool_max_idle_per_host(IN_FLIGHT)
+                .build::<_, Body>(Retry::new(HttpConnector::new(), policy))
+        };
+        (
+            client(),
+            Retry::new(client(), RetryPolicy::default()),
+            tower::retry::Retry::new(TowerUpTo(3), client()),
+            connector,
+        )
+    });
+    let names = ["bare", "ours", "tower", "connector"];
+    let mut per_request: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    runtime.block_on(async {
+        // Warm the pools.
+        run(&bare, addr).await;
+        run(&ours, addr).await;
+        run(&towers, addr).await;
+        run(&connector, addr).await;
+        for round in 0..ROUNDS {
+            for k in 0..names.len() {
+                let variant = (round + k) % names.len();
+                let time = match variant {
+                    0 => run(&bare, addr).await,
+                    1 => run(&ours, addr).await,
+                    2 => run(&towers, addr).await,
+                    _ => run(&connector, addr).await,
+                };
+                per_request[variant].push(time.as_secs_f64() * 1e6);
+            }
+        }
+    });
+    println!(
+        "loopback_rounds: {ROUNDS} interleaved rounds of {BATCHES} x {IN_FLIGHT} in flight, process CPU time"
+    );
+    for (variant, name) in names.iter().enumerate() {
+        let throughput_vs_bare = median(
+            (0..ROUNDS)
+                .map(|round| per_request[0][round] / per_request[variant][round])
+                .collect(),
+        );
+        println!(
+            "  {name:<10} median {:6.2} us CPU/request   throughput per CPU vs bare {:6.1}%",
+            median(per_request[variant].clone()),
+            throughput_vs_bare * 100.0
+        );
+    }
+    let ours_vs_tower = median(
+        (0..ROUNDS)
+            .map(|round| per_request[2][round] / per_request[1][round])
+            .collect(),
+    );
+    println!(
+        "  ours vs tower, throughput per CPU: {:.1}%",
+        ours_vs_tower * 100.0
+    );
+}
