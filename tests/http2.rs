@@ -81,6 +81,36 @@ async fn a_refused_stream_is_retried_for_every_method_and_processed_once() {
     }
 }
 
+/// hyper-util's HTTP/2 client with a streaming body: wrapped in a
+/// `ReplayBody`, a POST the server refused is sent again, whole.
+#[tokio::test]
+async fn a_refused_streaming_post_is_replayed_whole() {
+    use support::body::{streaming_body, Streaming};
+    use tower_conn_retry::ReplayBody;
+
+    let (addr, ledger) = h2_server::refuse_first_stream_of_each_request().await;
+    let client = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<ReplayBody<Streaming>>();
+    let policy = RetryPolicy::builder()
+        .max_retries(3)
+        .backoff(Backoff::exponential(Duration::from_millis(2)).jitter(Jitter::None))
+        .build()
+        .unwrap();
+    let mut client = Retry::new(client, policy);
+
+    let request = Request::post(format!("http://{addr}/upload"))
+        .header("x-request-id", "upload-1")
+        .body(ReplayBody::new(streaming_body(), 64 * 1024))
+        .unwrap();
+    let response = client.ready().await.unwrap().call(request).await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let entry = ledger.get("upload-1");
+    assert_eq!((entry.refused, entry.processed), (1, 1));
+    assert_eq!(entry.body, Bytes::from_static(b"first,second,third"));
+}
+
 /// hyper calls its error sources unstable: if it moves to another h2, the
 /// downcast to this crate's `h2::Error` fails here, loudly, instead of the
 /// retry silently stopping.

@@ -22,6 +22,8 @@ pub struct Entry {
     pub processed: usize,
     /// Times the server refused it unprocessed.
     pub refused: usize,
+    /// The body of the last request processed, where the server read it.
+    pub body: Bytes,
 }
 
 impl Ledger {
@@ -73,10 +75,21 @@ pub async fn refuse_first_stream_of_each_request() -> (SocketAddr, Ledger) {
                         continue;
                     }
                     ledger.update(&id, request.method(), |e| e.processed += 1);
-                    let response = Response::new(());
-                    if let Ok(mut body) = respond.send_response(response, false) {
-                        let _ = body.send_data(Bytes::from_static(b"done"), true);
-                    }
+                    let ledger = ledger.clone();
+                    tokio::spawn(async move {
+                        let method = request.method().clone();
+                        let mut incoming = request.into_body();
+                        let mut body = Vec::new();
+                        while let Some(Ok(chunk)) = incoming.data().await {
+                            let _ = incoming.flow_control().release_capacity(chunk.len());
+                            body.extend_from_slice(&chunk);
+                        }
+                        ledger.update(&id, &method, |e| e.body = Bytes::from(body));
+                        let response = Response::new(());
+                        if let Ok(mut send) = respond.send_response(response, false) {
+                            let _ = send.send_data(Bytes::from_static(b"done"), true);
+                        }
+                    });
                 }
             });
         }
