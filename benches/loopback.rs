@@ -16,48 +16,17 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use futures_util::future::join_all;
 use http::{Request, Response};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
+use hyper_util::rt::TokioExecutor;
 use tower::{Service, ServiceExt};
 use tower_conn_retry::{Retry, RetryPolicy};
 
-use common::{realistic_request, Body};
+use common::loopback::{request_to, start_server};
+use common::Body;
 
 const IN_FLIGHT: usize = 64;
-
-async fn start_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let echo = service_fn(|request: Request<Incoming>| async move {
-                    let body = request.into_body().collect().await?.to_bytes();
-                    Ok::<_, hyper::Error>(Response::new(Full::new(body)))
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), echo)
-                    .await;
-            });
-        }
-    });
-    addr
-}
-
-fn request_to(addr: SocketAddr) -> Request<Body> {
-    let mut request = realistic_request();
-    *request.uri_mut() = format!("http://{addr}/v1/orders?customer=4711&expand=items")
-        .parse()
-        .unwrap();
-    request
-}
 
 async fn round_trip<S>(mut service: S, request: Request<Body>) -> Bytes
 where

@@ -18,48 +18,20 @@ use std::time::Duration;
 use cpu_time::ProcessTime;
 use futures_util::future::join_all;
 use http::{Request, Response};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
+use hyper_util::rt::TokioExecutor;
 use tower::{Service, ServiceExt};
 use tower_conn_retry::{ConnectorClassifier, Retry, RetryPolicy};
 
-use common::{realistic_request, Body, TowerUpTo};
+use common::loopback::{request_to, start_server};
+use common::{Body, TowerUpTo};
 
 const IN_FLIGHT: usize = 64;
 const BATCHES: u32 = 40;
 const ROUNDS: usize = 15;
-
-async fn start_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let echo = service_fn(|request: Request<Incoming>| async move {
-                    let body = request.into_body().collect().await?.to_bytes();
-                    Ok::<_, hyper::Error>(Response::new(Full::new(body)))
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), echo)
-                    .await;
-            });
-        }
-    });
-    addr
-}
-
-fn request_to(addr: SocketAddr) -> Request<Body> {
-    let mut request = realistic_request();
-    *request.uri_mut() = format!("http://{addr}/v1/orders?customer=4711&expand=items")
-        .parse()
-        .unwrap();
-    request
-}
 
 /// `BATCHES` batches of `IN_FLIGHT` round trips at once; CPU time per
 /// request.

@@ -2,6 +2,8 @@
 //! once, a `tower::retry` policy equivalent to ours, and a poll-once driver.
 #![allow(dead_code)]
 
+pub mod loopback;
+
 use std::future::{ready, Future, Ready};
 use std::io;
 use std::pin::pin;
