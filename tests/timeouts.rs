@@ -52,7 +52,7 @@ async fn a_timeout_inside_the_layer_retries_an_idempotent_request_only() {
         let (addr, seen) = server::stall_after_reading_request().await;
         let mut client = ServiceBuilder::new()
             .layer(layer())
-            .layer(TimeoutLayer::new(ms(100)))
+            .layer(TimeoutLayer::new(ms(250)))
             .service(http_client());
 
         let error = client
@@ -73,7 +73,7 @@ async fn a_timeout_inside_the_layer_retries_an_idempotent_request_only() {
 async fn a_timeout_outside_the_layer_bounds_the_whole_call() {
     let (addr, seen) = server::stall_after_reading_request().await;
     let mut client = ServiceBuilder::new()
-        .layer(TimeoutLayer::new(ms(150)))
+        .layer(TimeoutLayer::new(ms(300)))
         .layer(layer())
         .service(http_client());
 
@@ -88,6 +88,6 @@ async fn a_timeout_outside_the_layer_bounds_the_whole_call() {
     assert!(error.is::<Elapsed>(), "{error:?}");
     assert_eq!(seen.count(&Method::GET), 1);
     // The call is over: the dropped retry future makes no further attempt.
-    tokio::time::sleep(ms(200)).await;
+    tokio::time::sleep(ms(300)).await;
     assert_eq!(seen.total(), 1);
 }
