@@ -195,16 +195,14 @@ impl<Req, C> Retries<Req, C> {
         }
         let class = <C as Classify<E, Req>>::classify(&policy.classifier, &error);
         let target = target(self.copy.as_ref());
-        let idempotent = || {
-            self.copy
+        // Idempotency decides only after a lost connection, so it is read
+        // (from the kept copy) only then.
+        let idempotent = class == ErrorClass::ConnectionLost
+            && self
+                .copy
                 .as_ref()
-                .is_some_and(|copy| policy.is_idempotent(copy))
-        };
-        let retryable = match class {
-            ErrorClass::ConnectionLost => idempotent(),
-            class => class.is_retryable(false),
-        };
-        if !retryable {
+                .is_some_and(|copy| policy.is_idempotent(copy));
+        if !class.is_retryable(idempotent) {
             if class == ErrorClass::ConnectionLost {
                 tracing::debug!(
                     method = target.method,
