@@ -79,23 +79,37 @@ pub fn serve_ok_after(addr: SocketAddr, delay: Duration) -> Requests {
 }
 
 async fn accept_http(listener: TcpListener, status: StatusCode, requests: Requests) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            return;
-        };
+    serve_http1(listener, move || {
         let requests = requests.clone();
+        service_fn(move |request: Request<Incoming>| {
+            let requests = requests.clone();
+            async move {
+                let method = request.method().clone();
+                let body = request.into_body().collect().await.map(|b| b.to_bytes());
+                requests.record(method, body.unwrap_or_default());
+                let mut response = Response::new(Full::new(Bytes::from_static(b"hello")));
+                *response.status_mut() = status;
+                Ok::<_, Infallible>(response)
+            }
+        })
+    })
+    .await;
+}
+
+/// Serves HTTP/1 with hyper on every connection `listener` accepts, each
+/// connection with the service `make` returns.
+async fn serve_http1<F, S>(listener: TcpListener, make: F)
+where
+    F: Fn() -> S,
+    S: hyper::service::Service<Request<Incoming>, Response = Response<Full<Bytes>>>
+        + Send
+        + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::Future: Send + 'static,
+{
+    while let Ok((stream, _)) = listener.accept().await {
+        let service = make();
         tokio::spawn(async move {
-            let service = service_fn(move |request: Request<Incoming>| {
-                let requests = requests.clone();
-                async move {
-                    let method = request.method().clone();
-                    let body = request.into_body().collect().await.map(|b| b.to_bytes());
-                    requests.record(method, body.unwrap_or_default());
-                    let mut response = Response::new(Full::new(Bytes::from_static(b"hello")));
-                    *response.status_mut() = status;
-                    Ok::<_, Infallible>(response)
-                }
-            });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
@@ -449,23 +463,16 @@ pub async fn count_heads() -> (SocketAddr, Heads) {
     let addr = listener.local_addr().unwrap();
     let heads = Heads::default();
     let counter = heads.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let counter = counter.clone();
-            let service = service_fn(move |request: Request<Incoming>| {
-                counter.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                async move {
-                    let _ = request.into_body().collect().await;
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
-                }
-            });
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
+    tokio::spawn(serve_http1(listener, move || {
+        let counter = counter.clone();
+        service_fn(move |request: Request<Incoming>| {
+            counter.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                let _ = request.into_body().collect().await;
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+            }
+        })
+    }));
     (addr, heads)
 }
 
