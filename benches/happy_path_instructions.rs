@@ -34,58 +34,41 @@ fn main() {
         );
         return;
     }
+    let idempotent_only = || {
+        let policy = tower_conn_retry::RetryPolicy::builder()
+            .idempotent_only()
+            .build()
+            .unwrap();
+        tower_conn_retry::Retry::new(Immediate, policy)
+    };
     match which.as_str() {
-        "ours" => {
-            let mut s =
-                tower_conn_retry::Retry::new(Immediate, tower_conn_retry::RetryPolicy::default());
-            for _ in 0..n {
-                std::hint::black_box(call_now(&mut s, realistic_request()).unwrap());
-            }
-        }
-        "tower" => {
-            let mut s = tower::retry::Retry::new(TowerUpTo(3), Immediate);
-            for _ in 0..n {
-                std::hint::black_box(call_now(&mut s, realistic_request()).unwrap());
-            }
-        }
+        "ours" => calls(
+            n,
+            &mut tower_conn_retry::Retry::new(Immediate, tower_conn_retry::RetryPolicy::default()),
+            realistic_request,
+        ),
+        "tower" => calls(
+            n,
+            &mut tower::retry::Retry::new(TowerUpTo(3), Immediate),
+            realistic_request,
+        ),
         // The client half of the combined placement (`idempotent_only`):
         // the realistic request is a POST, not copied; as a GET it is.
-        "combined_post" => {
-            let policy = tower_conn_retry::RetryPolicy::builder()
-                .idempotent_only()
-                .build()
-                .unwrap();
-            let mut s = tower_conn_retry::Retry::new(Immediate, policy);
-            for _ in 0..n {
-                std::hint::black_box(call_now(&mut s, realistic_request()).unwrap());
-            }
-        }
-        "combined_get" => {
-            let policy = tower_conn_retry::RetryPolicy::builder()
-                .idempotent_only()
-                .build()
-                .unwrap();
-            let mut s = tower_conn_retry::Retry::new(Immediate, policy);
-            for _ in 0..n {
-                let mut request = realistic_request();
-                *request.method_mut() = http::Method::GET;
-                std::hint::black_box(call_now(&mut s, request).unwrap());
-            }
-        }
-        "bare_get" => {
-            let mut s = Immediate;
-            for _ in 0..n {
-                let mut request = realistic_request();
-                *request.method_mut() = http::Method::GET;
-                std::hint::black_box(call_now(&mut s, request).unwrap());
-            }
-        }
-        "bare" => {
-            let mut s = Immediate;
-            for _ in 0..n {
-                std::hint::black_box(call_now(&mut s, realistic_request()).unwrap());
-            }
-        }
+        "combined_post" => calls(n, &mut idempotent_only(), realistic_request),
+        "combined_get" => calls(n, &mut idempotent_only(), realistic_get_request),
+        "bare_get" => calls(n, &mut Immediate, realistic_get_request),
+        "bare" => calls(n, &mut Immediate, realistic_request),
         _ => {}
+    }
+}
+
+/// `n` happy calls through `service`, each with a request from `make`.
+fn calls<S>(n: usize, service: &mut S, make: fn() -> http::Request<Body>)
+where
+    S: tower::Service<http::Request<Body>>,
+    S::Error: std::fmt::Debug,
+{
+    for _ in 0..n {
+        std::hint::black_box(call_now(service, make()).unwrap());
     }
 }

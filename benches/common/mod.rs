@@ -34,6 +34,14 @@ pub fn realistic_request() -> Request<Body> {
         .unwrap()
 }
 
+/// The realistic request as a GET: idempotent, so `idempotent_only()`
+/// copies it.
+pub fn realistic_get_request() -> Request<Body> {
+    let mut request = realistic_request();
+    *request.method_mut() = http::Method::GET;
+    request
+}
+
 /// Answers every request at once with an empty 200.
 #[derive(Clone, Debug, Default)]
 pub struct Immediate;
