@@ -10,6 +10,9 @@
 //! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* combined_post  # idempotent_only
 //! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* combined_get
 //! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* bare_get
+//! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* ours_no_copy   # max_retries(0)
+//! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* tower_no_copy  # never clones
+//! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* ours_budget    # with a RetryBudget
 //! target/release/deps/happy_path_instructions-* size   # the futures' sizes
 //! ```
 //!
@@ -58,6 +61,34 @@ fn main() {
         "combined_get" => calls(n, &mut idempotent_only(), realistic_get_request),
         "bare_get" => calls(n, &mut Immediate, realistic_get_request),
         "bare" => calls(n, &mut Immediate, realistic_request),
+        // The machinery alone: nothing copied.
+        "ours_no_copy" => {
+            let policy = tower_conn_retry::RetryPolicy::builder()
+                .max_retries(0)
+                .build()
+                .unwrap();
+            calls(
+                n,
+                &mut tower_conn_retry::Retry::new(Immediate, policy),
+                realistic_request,
+            )
+        }
+        "tower_no_copy" => calls(
+            n,
+            &mut tower::retry::Retry::new(TowerNeverClones, Immediate),
+            realistic_request,
+        ),
+        "ours_budget" => {
+            let policy = tower_conn_retry::RetryPolicy::builder()
+                .budget(tower_conn_retry::RetryBudget::default())
+                .build()
+                .unwrap();
+            calls(
+                n,
+                &mut tower_conn_retry::Retry::new(Immediate, policy),
+                realistic_request,
+            )
+        }
         _ => {}
     }
 }

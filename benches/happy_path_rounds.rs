@@ -20,33 +20,12 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use cpu_time::ThreadTime;
-use tower::retry::Policy;
 use tower_conn_retry::{Retry, RetryPolicy};
 
-use common::{call_now, realistic_request, Body, Immediate, TowerUpTo};
+use common::{call_now, realistic_request, Immediate, TowerNeverClones, TowerUpTo};
 
 const ROUNDS: usize = 41;
 const CALLS: u32 = 20_000;
-
-/// A `tower::retry` policy that never copies: tower's machinery alone.
-#[derive(Clone)]
-struct NeverClone;
-
-impl<Res, E> Policy<http::Request<Body>, Res, E> for NeverClone {
-    type Future = std::future::Ready<()>;
-
-    fn retry(
-        &mut self,
-        _: &mut http::Request<Body>,
-        _: &mut Result<Res, E>,
-    ) -> Option<Self::Future> {
-        None
-    }
-
-    fn clone_request(&mut self, _: &http::Request<Body>) -> Option<http::Request<Body>> {
-        None
-    }
-}
 
 /// CPU time per call of `CALLS` calls through `run`.
 fn time(mut run: impl FnMut()) -> Duration {
@@ -74,7 +53,7 @@ fn main() {
         Immediate,
         RetryPolicy::builder().max_retries(0).build().unwrap(),
     );
-    let mut towers_no_copy = tower::retry::Retry::new(NeverClone, Immediate);
+    let mut towers_no_copy = tower::retry::Retry::new(TowerNeverClones, Immediate);
 
     let names = ["bare", "ours", "tower", "ours_no_copy", "tower_no_copy"];
     let mut per_call: Vec<Vec<f64>> = vec![Vec::new(); names.len()];

@@ -33,24 +33,24 @@ pin_project! {
         S: Service<Req>,
     {
         #[pin]
-        state: State<S::Future, Req>,
-        // The clone of the service this request was called on.
-        service: S,
-        retries: Retries<Req, C>,
+        state: State<S::Future>,
+        // What sending the request again takes; `None` when no copy was
+        // made, so a request that can never be resent keeps nothing else
+        // (no clone of the service, no hold on the policy).
+        resend: Option<Resend<S, Req, C>>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<F, Req> {
+    enum State<F> {
         // Waiting for the inner service's response.
         Called { #[pin] future: F },
-        // Pausing before sending `request`. The timer and the request are
-        // boxed, so only a request that retries pays for them and the
-        // future of one that succeeds stays small.
-        Pausing { pause: Pause, request: Option<Box<Req>> },
-        // Driving the inner service's readiness before sending `request`.
-        Readying { request: Option<Box<Req>> },
+        // Pausing before the next attempt, whose request waits in the
+        // retry progress.
+        Pausing { pause: Pause },
+        // Driving the inner service's readiness before the next attempt.
+        Readying,
     }
 }
 
@@ -63,17 +63,21 @@ impl<S, Req, C> ResponseFuture<S, Req, C>
 where
     S: Service<Req>,
 {
+    /// The future of a request that can be sent again through `resend`.
     #[inline]
-    pub(crate) fn new(
-        future: S::Future,
-        service: S,
-        copy: Option<Req>,
-        policy: Arc<RetryPolicy<C>>,
-    ) -> Self {
+    pub(crate) fn new(future: S::Future, resend: Resend<S, Req, C>) -> Self {
         Self {
             state: State::Called { future },
-            service,
-            retries: Retries::new(copy, policy),
+            resend: Some(resend),
+        }
+    }
+
+    /// The future of a request that is sent once.
+    #[inline]
+    pub(crate) fn once(future: S::Future) -> Self {
+        Self {
+            state: State::Called { future },
+            resend: None,
         }
     }
 }
@@ -94,24 +98,24 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Called { future } => {
-                    let error = match ready!(future.poll(cx)) {
-                        Ok(mut response) => {
-                            if this.retries.done > 0 {
-                                Req::record_attempts(&mut response, this.retries.done + 1);
+                    let mut result = ready!(future.poll(cx));
+                    let Some(resend) = this.resend.as_mut() else {
+                        return Poll::Ready(result);
+                    };
+                    let error = match result {
+                        Ok(ref mut response) => {
+                            let retries = resend.kept.retries();
+                            if retries > 0 {
+                                Req::record_attempts(response, retries + 1);
                             }
-                            return Poll::Ready(Ok(response));
+                            return Poll::Ready(result);
                         }
                         Err(error) => error,
                     };
-                    let (request, pause) = match this.retries.next(error) {
-                        Ok(retry) => retry,
-                        Err(error) => return Poll::Ready(Err(error)),
-                    };
-                    let request = Some(Box::new(request));
-                    match pause {
-                        Some(pause) => this.state.set(State::Pausing { pause, request }),
-                        None => {
-                            this.state.set(State::Readying { request });
+                    match resend.next(error) {
+                        Ok(Some(pause)) => this.state.set(State::Pausing { pause }),
+                        Ok(None) => {
+                            this.state.set(State::Readying);
                             immediate += 1;
                             if immediate == IMMEDIATE_RETRIES_PER_POLL {
                                 // Cooperate: let other tasks run, and come
@@ -120,23 +124,26 @@ where
                                 return Poll::Pending;
                             }
                         }
+                        Err(error) => return Poll::Ready(Err(error)),
                     }
                 }
-                StateProj::Pausing { pause, request } => {
+                StateProj::Pausing { pause } => {
                     ready!(pause.as_mut().poll(cx));
-                    let request = request.take();
-                    this.state.set(State::Readying { request });
+                    this.state.set(State::Readying);
                 }
-                StateProj::Readying { request } => {
+                StateProj::Readying => {
+                    let resend = this
+                        .resend
+                        .as_mut()
+                        .expect("only a request that can be resent retries");
                     // NOTE: the inner service is called only once its
                     // `poll_ready` said so; an error here is the service's
                     // own and is returned, not retried.
-                    if let Err(error) = ready!(this.service.poll_ready(cx)) {
+                    if let Err(error) = ready!(resend.service.poll_ready(cx)) {
                         return Poll::Ready(Err(error));
                     }
-                    // Each state is left as soon as its request is taken.
-                    let request = *request.take().expect("a retry state holds its request");
-                    let future = this.service.call(request);
+                    let request = resend.kept.take_next();
+                    let future = resend.service.call(request);
                     this.state.set(State::Called { future });
                 }
             }
@@ -144,14 +151,35 @@ where
     }
 }
 
-/// One request's retry bookkeeping: what is left of the policy's
-/// allowance, and the copy of the request to send again.
-struct Retries<Req, C> {
+/// What sending a request again takes: the clone of the service it was
+/// called on, the policy, and the kept copy.
+pub(crate) struct Resend<S, Req, C> {
+    // The clone of the service this request was called on: its readiness
+    // is driven again for each retry.
+    service: S,
     policy: Arc<RetryPolicy<C>>,
-    // The copy kept for the next attempts, if retrying is possible at all;
-    // whether the request may be sent twice is read from it, when an error
-    // asks, so a request that succeeds never pays for the question.
-    copy: Option<Req>,
+    kept: Kept<Req>,
+}
+
+/// The copy kept for the next attempts, and once retrying has begun, the
+/// progress beside it. Whether the request may be sent twice is read from
+/// the copy when an error asks, so a request that succeeds never pays for
+/// the question.
+enum Kept<Req> {
+    // The copy made at the call; nothing has been retried.
+    Fresh(Req),
+    // Boxed at the first retry (or at the call, under a deadline), so the
+    // future of a request that succeeds stays as small as the copy.
+    Retrying(Box<Progress<Req>>),
+    // Only for the moment between the two, inside `Kept::progress`.
+    Moving,
+}
+
+/// One request's retry progress.
+struct Progress<Req> {
+    copy: Req,
+    // The request of the next attempt, while pausing and readying.
+    next: Option<Req>,
     // Retries made so far.
     done: u32,
     // When the first attempt started; kept only when there is a deadline.
@@ -164,44 +192,93 @@ struct Retries<Req, C> {
     rng_seed: u64,
 }
 
-impl<Req, C> Retries<Req, C> {
-    #[inline]
-    fn new(copy: Option<Req>, policy: Arc<RetryPolicy<C>>) -> Self {
-        let started = match (&copy, policy.max_elapsed) {
-            (Some(_), Some(_)) => Some(Instant::now()),
-            _ => None,
-        };
-        Self {
-            previous_ns: 0,
-            policy,
-            copy,
-            done: 0,
-            started,
-            rng_seed: 0,
+impl<Req> Kept<Req> {
+    fn copy(&self) -> Option<&Req> {
+        match self {
+            Kept::Fresh(copy) => Some(copy),
+            Kept::Retrying(progress) => Some(&progress.copy),
+            Kept::Moving => None,
         }
     }
 
-    /// After a failed attempt: the request and the pause (`None`: go at
-    /// once) of the next attempt, or the error to return.
-    fn next<E>(&mut self, error: E) -> Result<(Req, Option<Pause>), E>
+    /// Retries made so far.
+    #[inline]
+    fn retries(&self) -> u32 {
+        match self {
+            Kept::Retrying(progress) => progress.done,
+            Kept::Fresh(_) | Kept::Moving => 0,
+        }
+    }
+
+    /// The progress, boxed with the copy the first time it is asked for.
+    fn progress(&mut self, started: Option<Instant>) -> &mut Progress<Req> {
+        if let Kept::Fresh(_) = self {
+            if let Kept::Fresh(copy) = std::mem::replace(self, Kept::Moving) {
+                *self = Kept::Retrying(Box::new(Progress {
+                    copy,
+                    next: None,
+                    done: 0,
+                    started,
+                    previous_ns: 0,
+                    rng_seed: 0,
+                }));
+            }
+        }
+        match self {
+            Kept::Retrying(progress) => progress,
+            Kept::Fresh(_) | Kept::Moving => unreachable!("the copy was boxed above"),
+        }
+    }
+
+    /// The request of the next attempt, set by [`Resend::next`].
+    fn take_next(&mut self) -> Req {
+        match self {
+            Kept::Retrying(progress) => progress.next.take(),
+            Kept::Fresh(_) | Kept::Moving => None,
+        }
+        .expect("a retry holds its request until it is sent")
+    }
+}
+
+impl<S, Req, C> Resend<S, Req, C> {
+    /// `service` (made ready and called once) and `copy`, kept to send the
+    /// request again by `policy`.
+    #[inline]
+    pub(crate) fn new(service: S, policy: Arc<RetryPolicy<C>>, copy: Req) -> Self {
+        let kept = match policy.max_elapsed {
+            None => Kept::Fresh(copy),
+            // The deadline counts from the first attempt, so its start is
+            // kept from the call on.
+            Some(_) => {
+                let mut kept = Kept::Fresh(copy);
+                kept.progress(Some(Instant::now()));
+                kept
+            }
+        };
+        Self {
+            service,
+            policy,
+            kept,
+        }
+    }
+
+    /// After a failed attempt: the pause (`None`: go at once) before the
+    /// next attempt, whose request is then kept in the progress, or the
+    /// error to return.
+    fn next<E>(&mut self, error: E) -> Result<Option<Pause>, E>
     where
         E: fmt::Debug,
         C: Classify<E, Req>,
         Req: CloneRequest,
     {
         let policy = &*self.policy;
-        if policy.max_retries == 0 {
-            return Err(error);
-        }
         let class = <C as Classify<E, Req>>::classify(&policy.classifier, &error);
-        let target = target(self.copy.as_ref());
+        let copy = self.kept.copy();
+        let target = target(copy);
         // Idempotency decides only after a lost connection, so it is read
         // (from the kept copy) only then.
         let idempotent = class == ErrorClass::ConnectionLost
-            && self
-                .copy
-                .as_ref()
-                .is_some_and(|copy| policy.is_idempotent(copy));
+            && copy.is_some_and(|copy| policy.is_idempotent(copy));
         if !class.is_retryable(idempotent) {
             if class == ErrorClass::ConnectionLost {
                 tracing::debug!(
@@ -213,25 +290,28 @@ impl<Req, C> Retries<Req, C> {
             }
             return Err(error);
         }
-        let attempts = self.done + 1;
-        if self.done >= policy.max_retries {
+        let done = self.kept.retries();
+        let attempts = done + 1;
+        if done >= policy.max_retries {
             policy
                 .report
                 .record(GiveUp::RetriesSpent, class, attempts, target, &error);
             return Err(error);
         }
-        if self.done == 0 {
-            self.rng_seed = policy.jitter_seed();
+        let progress = self.kept.progress(None);
+        if done == 0 {
+            progress.rng_seed = policy.jitter_seed();
         }
-        let mut rng = SmallRng::seed_from_u64(self.rng_seed);
-        let previous = if self.done == 0 {
+        let target = target_of(&progress.copy);
+        let mut rng = SmallRng::seed_from_u64(progress.rng_seed);
+        let previous = if done == 0 {
             policy.backoff.base()
         } else {
-            Duration::from_nanos(self.previous_ns)
+            Duration::from_nanos(progress.previous_ns)
         };
-        let pause = policy.backoff.delay(self.done, previous, &mut rng);
-        self.rng_seed = rng.next_u64();
-        if let (Some(started), Some(max_elapsed)) = (self.started, policy.max_elapsed) {
+        let pause = policy.backoff.delay(done, previous, &mut rng);
+        progress.rng_seed = rng.next_u64();
+        if let (Some(started), Some(max_elapsed)) = (progress.started, policy.max_elapsed) {
             if started.elapsed().saturating_add(pause) > max_elapsed {
                 policy
                     .report
@@ -242,7 +322,7 @@ impl<Req, C> Retries<Req, C> {
         // Every retry asks the kept copy for a fresh copy, so a request that
         // can no longer be sent again (a replay body past its limit) says so
         // on the last retry too.
-        let Some(request) = self.copy.as_ref().and_then(CloneRequest::clone_request) else {
+        let Some(request) = progress.copy.clone_request() else {
             tracing::debug!(
                 method = target.method,
                 authority = target.authority,
@@ -281,23 +361,32 @@ impl<Req, C> Retries<Req, C> {
             pause_ms = pause.as_millis() as u64,
             "connection failure; retrying"
         );
-        self.done += 1;
-        self.previous_ns = saturating_nanos(pause);
+        progress.done += 1;
+        progress.previous_ns = saturating_nanos(pause);
+        progress.next = Some(request);
         // OpenTelemetry's `http.request.resend_count`, on the caller's span
         // if it declared the field (a no-op otherwise).
-        tracing::Span::current().record("http.request.resend_count", self.done);
-        Ok((request, timer))
+        tracing::Span::current().record("http.request.resend_count", progress.done);
+        Ok(timer)
     }
 }
 
 /// The method and authority of a request, for the events.
 fn target<Req: CloneRequest>(request: Option<&Req>) -> Target<'_> {
+    request.map_or(
+        Target {
+            method: "",
+            authority: "",
+        },
+        target_of,
+    )
+}
+
+fn target_of<Req: CloneRequest>(request: &Req) -> Target<'_> {
     Target {
-        method: request
-            .and_then(CloneRequest::head)
-            .map_or("", |head| head.method.as_str()),
+        method: request.head().map_or("", |head| head.method.as_str()),
         authority: request
-            .and_then(CloneRequest::authority)
+            .authority()
             .map_or("", |authority| authority.as_str()),
     }
 }
@@ -310,11 +399,15 @@ where
         let state = match self.state {
             State::Called { .. } => "called",
             State::Pausing { .. } => "pausing",
-            State::Readying { .. } => "readying",
+            State::Readying => "readying",
         };
+        let retries = self
+            .resend
+            .as_ref()
+            .map_or(0, |resend| resend.kept.retries());
         f.debug_struct("ResponseFuture")
             .field("state", &state)
-            .field("retries", &self.retries.done)
+            .field("retries", &retries)
             .finish_non_exhaustive()
     }
 }

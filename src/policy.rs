@@ -160,6 +160,10 @@ impl<C> RetryPolicyBuilder<C> {
 
     /// A deadline measured from the first attempt: no retry is scheduled
     /// whose pause would end past it (default: none).
+    ///
+    /// The start of each request is then read from the clock and kept from
+    /// the call on, in the small box that otherwise waits for a first
+    /// retry: one allocation per request that is copied.
     #[must_use = "the builder is consumed: use the one this returns"]
     pub fn max_elapsed(mut self, max_elapsed: Duration) -> Self {
         self.policy.max_elapsed = Some(max_elapsed);

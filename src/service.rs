@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use tower_service::Service;
 
 use crate::classify::{Classify, DefaultClassifier};
-use crate::future::ResponseFuture;
+use crate::future::{Resend, ResponseFuture};
 use crate::layer::RetryLayer;
 use crate::policy::RetryPolicy;
 use crate::request::{CloneRequest, RecordAttempts};
@@ -35,7 +35,13 @@ use crate::request::{CloneRequest, RecordAttempts};
 /// - Jitter is Brooker's full (or equal, or decorrelated) jitter, not an
 ///   additive random term.
 /// - The copy of the request is made only when retrying is possible at all:
-///   with `max_retries(0)` nothing is copied.
+///   with `max_retries(0)`, or a POST under
+///   [`idempotent_only`](crate::RetryPolicyBuilder::idempotent_only),
+///   nothing is copied and the inner service is called as it is, with no
+///   clone of it kept.
+/// - The response future is no larger than `tower::retry`'s: what only a
+///   retry needs (its count, pause and jitter state) is boxed at the first
+///   retry.
 ///
 /// # Example
 ///
@@ -163,13 +169,6 @@ where
 
     #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
-        // The service that `poll_ready` made ready serves this request; a
-        // fresh clone takes its place and is made ready by the next
-        // `poll_ready`. (tower's `Service` contract: `call` may consume the
-        // readiness that `poll_ready` reserved, as hyper-util's Client and
-        // tower's Buffer do.)
-        let fresh = self.service.clone();
-        let mut ready = std::mem::replace(&mut self.service, fresh);
         if let Some(budget) = &self.policy.budget {
             budget.deposit();
         }
@@ -181,7 +180,19 @@ where
         } else {
             None
         };
+        let Some(copy) = copy else {
+            // Never sent again: the ready service serves it, and its
+            // future keeps nothing else.
+            return ResponseFuture::once(self.service.call(request));
+        };
+        // The service that `poll_ready` made ready serves this request; a
+        // fresh clone takes its place and is made ready by the next
+        // `poll_ready`. (tower's `Service` contract: `call` may consume the
+        // readiness that `poll_ready` reserved, as hyper-util's Client and
+        // tower's Buffer do.)
+        let fresh = self.service.clone();
+        let mut ready = std::mem::replace(&mut self.service, fresh);
         let future = ready.call(request);
-        ResponseFuture::new(future, ready, copy, Arc::clone(&self.policy))
+        ResponseFuture::new(future, Resend::new(ready, Arc::clone(&self.policy), copy))
     }
 }

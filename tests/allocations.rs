@@ -52,7 +52,15 @@ fn the_layer_allocates_only_the_copy_of_the_request() {
             .build()
             .unwrap(),
     );
+    let mut deadline = Retry::new(
+        Immediate,
+        RetryPolicy::builder()
+            .max_elapsed(std::time::Duration::from_secs(5))
+            .build()
+            .unwrap(),
+    );
     // Warm up anything lazily allocated once per process.
+    call_ok(&mut deadline, realistic_request());
     call_ok(&mut bare, realistic_request());
     call_ok(&mut layered, realistic_request());
     call_ok(&mut retry_off, realistic_request());
@@ -68,6 +76,9 @@ fn the_layer_allocates_only_the_copy_of_the_request() {
     let budgeted = allocations_of(realistic_request, |request| call_ok(&mut budgeted, request));
     let retry_off = allocations_of(realistic_request, |request| {
         call_ok(&mut retry_off, request)
+    });
+    let with_deadline = allocations_of(realistic_request, |request| {
+        call_ok(&mut deadline, request)
     });
     // The realistic request is a POST: with `idempotent_only` it is not
     // copied; a GET is.
@@ -89,6 +100,13 @@ fn the_layer_allocates_only_the_copy_of_the_request() {
     assert_eq!(retry_off, bare, "with retrying off, nothing is copied");
     assert_eq!(budgeted, layered, "the budget's deposit allocates");
     assert_eq!(post_not_copied, bare, "idempotent_only copied a POST");
+    // Under a deadline the first attempt's start is kept from the call on,
+    // in the box that otherwise waits for the first retry.
+    assert_eq!(
+        with_deadline,
+        layered + 1,
+        "a deadline costs other than the progress box"
+    );
     assert_eq!(
         get_copied,
         bare + copy,

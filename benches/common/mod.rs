@@ -124,6 +124,23 @@ impl<Res, E> Policy<Request<Body>, Res, E> for TowerUpTo {
     }
 }
 
+/// A `tower::retry` policy that never copies and never retries: tower's
+/// machinery alone.
+#[derive(Clone, Debug)]
+pub struct TowerNeverClones;
+
+impl<Res, E> Policy<Request<Body>, Res, E> for TowerNeverClones {
+    type Future = Ready<()>;
+
+    fn retry(&mut self, _: &mut Request<Body>, _: &mut Result<Res, E>) -> Option<Self::Future> {
+        None
+    }
+
+    fn clone_request(&mut self, _: &Request<Body>) -> Option<Request<Body>> {
+        None
+    }
+}
+
 /// Drives a service through one call whose futures are ready at once.
 pub fn call_now<S, Req>(service: &mut S, request: Req) -> Result<S::Response, S::Error>
 where
