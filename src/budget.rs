@@ -11,9 +11,9 @@ use std::fmt;
 use std::time::Duration;
 
 #[cfg(all(test, conn_retry_loom))]
-use ::loom::sync::atomic::{AtomicU64, Ordering};
+use ::loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 #[cfg(not(all(test, conn_retry_loom)))]
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use tokio::time::Instant;
 
@@ -32,6 +32,19 @@ const SLOTS: usize = 10;
 /// retries may go out in one burst, and then no more until requests come
 /// in or the counted retries slide out of the window (it slides in tenths
 /// of the window).
+///
+/// # When requests and retries are counted
+///
+/// The budget reads the clock only when a retry asks for room, never for a
+/// request: a request that succeeds costs one atomic add and no clock
+/// read. So a retry is dated to its tenth of the window exactly, while a
+/// request is counted in the tenth of the budget's latest reading, which
+/// is at or before the request. During an outage, when retries keep
+/// asking, that is the request's own tenth (or the one before); after a
+/// quiet spell with no retries, the requests of the spell are counted at
+/// its start and may slide out of the window early. The budget errs
+/// toward fewer retries, never more: the first retries after a long quiet
+/// spell may have only the floor to draw on.
 ///
 /// # Default
 ///
@@ -105,6 +118,8 @@ pub(crate) struct BudgetState {
     settings: RetryBudget,
     start: Instant,
     slot_nanos: u64,
+    // The epoch of the latest clock reading: requests are counted in it.
+    latest: AtomicU32,
     // Each slot packs (epoch: high 32 bits, count: low 32 bits), so a stale
     // slot is recognized and restarted in the same compare-and-swap.
     requests: [AtomicU64; SLOTS],
@@ -120,20 +135,23 @@ impl BudgetState {
             settings,
             start: Instant::now(),
             slot_nanos: (window_nanos / SLOTS as u64).max(1),
+            latest: AtomicU32::new(0),
             requests: Default::default(),
             retries: Default::default(),
         }
     }
 
-    /// Counts one request.
+    /// Counts one request, in the epoch of the latest clock reading: no
+    /// clock is read here.
+    #[inline]
     pub(crate) fn deposit(&self) {
-        let epoch = self.epoch();
+        let epoch = self.latest.load(Ordering::Acquire);
         add(&self.requests[epoch as usize % SLOTS], epoch);
     }
 
     /// Takes one retry if the budget allows it now.
     pub(crate) fn withdraw(&self) -> bool {
-        let epoch = self.epoch();
+        let epoch = self.read_clock();
         let requests = sum(&self.requests, epoch);
         let retries = sum(&self.retries, epoch);
         let floor = f64::from(self.settings.min_per_second) * self.settings.window.as_secs_f64();
@@ -153,6 +171,19 @@ impl BudgetState {
     fn epoch(&self) -> u32 {
         (self.start.elapsed().as_nanos() / u128::from(self.slot_nanos)) as u32
     }
+
+    /// The current epoch, which from now on dates the requests deposited.
+    /// A reading only moves `latest` forward: a withdrawal delayed after
+    /// reading the clock cannot date requests back.
+    fn read_clock(&self) -> u32 {
+        let epoch = self.epoch();
+        let _ = self
+            .latest
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |latest| {
+                is_older(latest, epoch).then_some(epoch)
+            });
+        epoch
+    }
 }
 
 /// Adds one to `slot` for `epoch`, restarting it only if it holds an
@@ -164,6 +195,7 @@ impl BudgetState {
 /// newer count. Epochs are compared with wrapping arithmetic, which is
 /// exact while they are less than 2^31 slots apart (the window's minimum
 /// of 1 s keeps that to years: see `build()`).
+#[inline]
 fn add(slot: &AtomicU64, epoch: u32) {
     let _ = slot.fetch_update(Ordering::AcqRel, Ordering::Acquire, |packed| {
         let (slot_epoch, count) = unpack(packed);
@@ -276,10 +308,56 @@ mod tests {
         for _ in 0..100 {
             budget.deposit();
         }
-        // Exactly one window later the same slot index comes around.
+        // Exactly one window later the same slot index comes around; a
+        // withdrawal reads the clock (and finds no room: the requests have
+        // slid out)...
         tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(withdrawals(&budget, 1), 0);
+        // ...so the next request restarts the slot rather than adding to
+        // the old count.
         budget.deposit();
         assert_eq!(withdrawals(&budget, 100), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_are_dated_by_the_latest_reading_of_the_clock() {
+        let budget = budget(1.0, 0, 10);
+        // Read at 0 s; 45 requests over the next 9 s, with no retry asking:
+        // all counted at 0 s.
+        for _ in 0..9 {
+            for _ in 0..5 {
+                budget.deposit();
+            }
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+        // At 9 s they are all inside the window: 45 retries.
+        assert_eq!(withdrawals(&budget, 100), 45);
+        // That reading dates the next 10 requests at 9 s.
+        for _ in 0..10 {
+            budget.deposit();
+        }
+        // At 10 s the 45 counted at 0 s slide out, with the retries of 9 s
+        // still counted: 10 requests, 45 retries, no room.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(withdrawals(&budget, 100), 0);
+        // At 19 s the retries of 9 s slide out with the 10 requests.
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert_eq!(withdrawals(&budget, 100), 0);
+        budget.deposit();
+        assert_eq!(withdrawals(&budget, 100), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_never_reads_the_clock() {
+        let budget = budget(1.0, 0, 10);
+        tokio::time::advance(Duration::from_secs(3)).await;
+        budget.deposit();
+        // Counted in the epoch of the creation, the latest reading...
+        assert_eq!(budget.latest.load(Ordering::Acquire), 0);
+        assert_eq!(sum(&budget.requests, 0), 1);
+        // ...until a withdrawal reads the clock.
+        assert!(budget.withdraw());
+        assert_eq!(budget.latest.load(Ordering::Acquire), 3);
     }
 
     #[test]
