@@ -9,10 +9,11 @@
 //!
 //! Variants: the bare inner service; this layer (default policy, which
 //! copies the request); `tower::retry` with the idiomatic cloning policy;
-//! and both with copying off (`max_retries(0)` / a policy that never
-//! clones), which leaves the machinery alone. It prints, per variant, the
-//! median CPU time per call and the median of the per-round overheads over
-//! bare, and the ratio of this layer's overhead to tower's.
+//! both with copying off (`max_retries(0)` / a policy that never clones),
+//! which leaves the machinery alone; and this layer with a `RetryBudget`.
+//! It prints, per variant, the median CPU time per call and the median of
+//! the per-round overheads over bare, and the per-round CPU ratios of this
+//! layer to tower's and of the budgeted layer to the plain one.
 
 mod common;
 
@@ -20,7 +21,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use cpu_time::ThreadTime;
-use tower_conn_retry::{Retry, RetryPolicy};
+use tower_conn_retry::{Retry, RetryBudget, RetryPolicy};
 
 use common::{call_now, realistic_request, Immediate, TowerNeverClones, TowerUpTo};
 
@@ -54,11 +55,25 @@ fn main() {
         RetryPolicy::builder().max_retries(0).build().unwrap(),
     );
     let mut towers_no_copy = tower::retry::Retry::new(TowerNeverClones, Immediate);
+    let mut ours_budget = Retry::new(
+        Immediate,
+        RetryPolicy::builder()
+            .budget(RetryBudget::default())
+            .build()
+            .unwrap(),
+    );
 
-    let names = ["bare", "ours", "tower", "ours_no_copy", "tower_no_copy"];
+    let names = [
+        "bare",
+        "ours",
+        "tower",
+        "ours_no_copy",
+        "tower_no_copy",
+        "ours_budget",
+    ];
     let mut per_call: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     for round in 0..ROUNDS {
-        let mut times = [Duration::ZERO; 5];
+        let mut times = [Duration::ZERO; 6];
         for k in 0..names.len() {
             let variant = (round + k) % names.len();
             times[variant] = match variant {
@@ -66,12 +81,13 @@ fn main() {
                 1 => time(|| drop(black_box(call_now(&mut ours, realistic_request())))),
                 2 => time(|| drop(black_box(call_now(&mut towers, realistic_request())))),
                 3 => time(|| drop(black_box(call_now(&mut ours_no_copy, realistic_request())))),
-                _ => time(|| {
+                4 => time(|| {
                     drop(black_box(call_now(
                         &mut towers_no_copy,
                         realistic_request(),
                     )))
                 }),
+                _ => time(|| drop(black_box(call_now(&mut ours_budget, realistic_request())))),
             };
         }
         for (variant, time) in times.iter().enumerate() {
@@ -103,5 +119,9 @@ fn main() {
         "  per-round CPU ratio ours / tower: {:.3} (with the copy), {:.3} (machinery alone)",
         ratio(1, 2),
         ratio(3, 4)
+    );
+    println!(
+        "  per-round CPU ratio ours with a budget / ours: {:.3}",
+        ratio(5, 1)
     );
 }

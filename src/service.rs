@@ -167,7 +167,6 @@ where
         self.service.poll_ready(cx)
     }
 
-    #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
         if let Some(budget) = &self.policy.budget {
             budget.deposit();

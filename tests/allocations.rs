@@ -77,9 +77,8 @@ fn the_layer_allocates_only_the_copy_of_the_request() {
     let retry_off = allocations_of(realistic_request, |request| {
         call_ok(&mut retry_off, request)
     });
-    let with_deadline = allocations_of(realistic_request, |request| {
-        call_ok(&mut deadline, request)
-    });
+    let with_deadline =
+        allocations_of(realistic_request, |request| call_ok(&mut deadline, request));
     // The realistic request is a POST: with `idempotent_only` it is not
     // copied; a GET is.
     let post_not_copied = allocations_of(realistic_request, |request| {
