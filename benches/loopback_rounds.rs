@@ -1,8 +1,10 @@
 //! Loopback round trips, 64 in flight, in interleaved rounds by process CPU
 //! time: a `hyper_util` Client and a hyper server on 127.0.0.1 in one
 //! process, through the bare client, this layer around it, `tower::retry`
-//! around it (idiomatic cloning policy), and this layer around the
-//! connector instead. The variants alternate within each round in a
+//! around it (idiomatic cloning policy), this layer around the connector
+//! instead, and the combined placement (`idempotent_only()` around a
+//! client whose connector is wrapped; the request is a POST, so it is not
+//! copied). The variants alternate within each round in a
 //! rotating order; each round gives every variant's CPU time per request,
 //! compared with bare's of the same round.
 //!
@@ -31,7 +33,7 @@ use common::{Body, TowerUpTo};
 
 const IN_FLIGHT: usize = 64;
 const BATCHES: u32 = 40;
-const ROUNDS: usize = 15;
+const ROUNDS: usize = 41;
 
 /// `BATCHES` batches of `IN_FLIGHT` round trips at once; CPU time per
 /// request.
@@ -77,8 +79,8 @@ fn main() {
             .pool_max_idle_per_host(IN_FLIGHT)
             .build_http::<Body>()
     };
-    let (bare, ours, towers, connector) = runtime.block_on(async {
-        let connector = {
+    let (bare, ours, towers, connector, combined) = runtime.block_on(async {
+        let retrying_connector = || {
             let policy = RetryPolicy::builder()
                 .classifier(ConnectorClassifier)
                 .build()
@@ -87,14 +89,16 @@ fn main() {
                 .pool_max_idle_per_host(IN_FLIGHT)
                 .build::<_, Body>(Retry::new(HttpConnector::new(), policy))
         };
+        let idempotent_only = RetryPolicy::builder().idempotent_only().build().unwrap();
         (
             client(),
             Retry::new(client(), RetryPolicy::default()),
             tower::retry::Retry::new(TowerUpTo(3), client()),
-            connector,
+            retrying_connector(),
+            Retry::new(retrying_connector(), idempotent_only),
         )
     });
-    let names = ["bare", "ours", "tower", "connector"];
+    let names = ["bare", "ours", "tower", "connector", "combined"];
     let mut per_request: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     runtime.block_on(async {
         // Warm the pools.
@@ -102,6 +106,7 @@ fn main() {
         run(&ours, addr).await;
         run(&towers, addr).await;
         run(&connector, addr).await;
+        run(&combined, addr).await;
         for round in 0..ROUNDS {
             for k in 0..names.len() {
                 let variant = (round + k) % names.len();
@@ -109,7 +114,8 @@ fn main() {
                     0 => run(&bare, addr).await,
                     1 => run(&ours, addr).await,
                     2 => run(&towers, addr).await,
-                    _ => run(&connector, addr).await,
+                    3 => run(&connector, addr).await,
+                    _ => run(&combined, addr).await,
                 };
                 per_request[variant].push(time.as_secs_f64() * 1e6);
             }
