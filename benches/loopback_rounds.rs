@@ -28,7 +28,7 @@ use hyper_util::rt::TokioExecutor;
 use tower::{Service, ServiceExt};
 use tower_conn_retry::{ConnectorClassifier, Retry, RetryPolicy};
 
-use common::loopback::{request_to, start_server};
+use common::loopback::{accepted, request_to, start_server};
 use common::{Body, TowerUpTo};
 
 const IN_FLIGHT: usize = 64;
@@ -107,6 +107,7 @@ fn main() {
         run(&towers, addr).await;
         run(&connector, addr).await;
         run(&combined, addr).await;
+        let warm = accepted();
         for round in 0..ROUNDS {
             for k in 0..names.len() {
                 let variant = (round + k) % names.len();
@@ -120,6 +121,12 @@ fn main() {
                 per_request[variant].push(time.as_secs_f64() * 1e6);
             }
         }
+        // Around the connector the layer runs once per new connection:
+        // with warm pools, this says how often it ran at all.
+        println!(
+            "connections opened during the timed rounds: {}",
+            accepted() - warm
+        );
     });
     println!(
         "loopback_rounds: {ROUNDS} interleaved rounds of {BATCHES} x {IN_FLIGHT} in flight, process CPU time"

@@ -2,6 +2,7 @@
 //! benches.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
@@ -12,6 +13,14 @@ use tokio::net::TcpListener;
 
 use super::{realistic_request, Body};
 
+/// Connections the servers of this process have accepted.
+static ACCEPTED: AtomicUsize = AtomicUsize::new(0);
+
+/// How many connections the servers of this process have accepted so far.
+pub fn accepted() -> usize {
+    ACCEPTED.load(Ordering::Relaxed)
+}
+
 /// Starts an HTTP/1 server on 127.0.0.1 that echoes each request's body.
 pub async fn start_server() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -21,6 +30,7 @@ pub async fn start_server() -> SocketAddr {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
+            ACCEPTED.fetch_add(1, Ordering::Relaxed);
             tokio::spawn(async move {
                 let echo = service_fn(|request: Request<Incoming>| async move {
                     let body = request.into_body().collect().await?.to_bytes();
