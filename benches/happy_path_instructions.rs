@@ -12,6 +12,7 @@
 //! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* bare_get
 //! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* ours_no_copy   # max_retries(0)
 //! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* tower_no_copy  # never clones
+//! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* tower_arc      # policy state in an Arc
 //! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* ours_budget    # with a RetryBudget
 //! target/release/deps/happy_path_instructions-* size   # the futures' sizes
 //! ```
@@ -76,6 +77,11 @@ fn main() {
         "tower_no_copy" => calls(
             n,
             &mut tower::retry::Retry::new(TowerNeverClones, Immediate),
+            realistic_request,
+        ),
+        "tower_arc" => calls(
+            n,
+            &mut tower::retry::Retry::new(TowerUpToShared::new(3), Immediate),
             realistic_request,
         ),
         "ours_budget" => {

@@ -10,7 +10,8 @@
 //! Variants: the bare inner service; this layer (default policy, which
 //! copies the request); `tower::retry` with the idiomatic cloning policy;
 //! both with copying off (`max_retries(0)` / a policy that never clones),
-//! which leaves the machinery alone; and this layer with a `RetryBudget`.
+//! which leaves the machinery alone; this layer with a `RetryBudget`; and
+//! tower with its policy's state shared through an `Arc`.
 //! It prints, per variant, the median CPU time per call and the median of
 //! the per-round overheads over bare, and the per-round CPU ratios of this
 //! layer to tower's and of the budgeted layer to the plain one.
@@ -23,7 +24,9 @@ use std::time::Duration;
 use cpu_time::ThreadTime;
 use tower_conn_retry::{Retry, RetryBudget, RetryPolicy};
 
-use common::{call_now, realistic_request, Immediate, TowerNeverClones, TowerUpTo};
+use common::{
+    call_now, realistic_request, Immediate, TowerNeverClones, TowerUpTo, TowerUpToShared,
+};
 
 const ROUNDS: usize = 41;
 const CALLS: u32 = 20_000;
@@ -55,6 +58,7 @@ fn main() {
         RetryPolicy::builder().max_retries(0).build().unwrap(),
     );
     let mut towers_no_copy = tower::retry::Retry::new(TowerNeverClones, Immediate);
+    let mut towers_shared = tower::retry::Retry::new(TowerUpToShared::new(3), Immediate);
     let mut ours_budget = Retry::new(
         Immediate,
         RetryPolicy::builder()
@@ -70,10 +74,11 @@ fn main() {
         "ours_no_copy",
         "tower_no_copy",
         "ours_budget",
+        "tower_arc",
     ];
     let mut per_call: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     for round in 0..ROUNDS {
-        let mut times = [Duration::ZERO; 6];
+        let mut times = [Duration::ZERO; 7];
         for k in 0..names.len() {
             let variant = (round + k) % names.len();
             times[variant] = match variant {
@@ -87,7 +92,8 @@ fn main() {
                         realistic_request(),
                     )))
                 }),
-                _ => time(|| drop(black_box(call_now(&mut ours_budget, realistic_request())))),
+                5 => time(|| drop(black_box(call_now(&mut ours_budget, realistic_request())))),
+                _ => time(|| drop(black_box(call_now(&mut towers_shared, realistic_request())))),
             };
         }
         for (variant, time) in times.iter().enumerate() {
@@ -123,5 +129,9 @@ fn main() {
     println!(
         "  per-round CPU ratio ours with a budget / ours: {:.3}",
         ratio(5, 1)
+    );
+    println!(
+        "  per-round CPU ratio ours / tower with its policy state in an Arc: {:.3}",
+        ratio(1, 6)
     );
 }

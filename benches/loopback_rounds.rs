@@ -1,8 +1,9 @@
 //! Loopback round trips, 64 in flight, in interleaved rounds by process CPU
 //! time: a `hyper_util` Client and a hyper server on 127.0.0.1 in one
 //! process, through the bare client, this layer around it, `tower::retry`
-//! around it (idiomatic cloning policy), this layer around the connector
-//! instead, and the combined placement (`idempotent_only()` around a
+//! around it (idiomatic cloning policy, stateless or sharing state through
+//! an `Arc` as a policy with a budget does), this layer around the
+//! connector instead, and the combined placement (`idempotent_only()` around a
 //! client whose connector is wrapped; the request is a POST, so it is not
 //! copied). The variants alternate within each round in a
 //! rotating order; each round gives every variant's CPU time per request,
@@ -29,7 +30,7 @@ use tower::{Service, ServiceExt};
 use tower_conn_retry::{ConnectorClassifier, Retry, RetryPolicy};
 
 use common::loopback::{accepted, request_to, start_server};
-use common::{Body, TowerUpTo};
+use common::{Body, TowerUpTo, TowerUpToShared};
 
 const IN_FLIGHT: usize = 64;
 const BATCHES: u32 = 40;
@@ -79,7 +80,7 @@ fn main() {
             .pool_max_idle_per_host(IN_FLIGHT)
             .build_http::<Body>()
     };
-    let (bare, ours, towers, connector, combined) = runtime.block_on(async {
+    let (bare, ours, towers, towers_shared, connector, combined) = runtime.block_on(async {
         let retrying_connector = || {
             let policy = RetryPolicy::builder()
                 .classifier(ConnectorClassifier)
@@ -94,17 +95,26 @@ fn main() {
             client(),
             Retry::new(client(), RetryPolicy::default()),
             tower::retry::Retry::new(TowerUpTo(3), client()),
+            tower::retry::Retry::new(TowerUpToShared::new(3), client()),
             retrying_connector(),
             Retry::new(retrying_connector(), idempotent_only),
         )
     });
-    let names = ["bare", "ours", "tower", "connector", "combined"];
+    let names = [
+        "bare",
+        "ours",
+        "tower",
+        "tower_arc",
+        "connector",
+        "combined",
+    ];
     let mut per_request: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     runtime.block_on(async {
         // Warm the pools.
         run(&bare, addr).await;
         run(&ours, addr).await;
         run(&towers, addr).await;
+        run(&towers_shared, addr).await;
         run(&connector, addr).await;
         run(&combined, addr).await;
         let warm = accepted();
@@ -115,7 +125,8 @@ fn main() {
                     0 => run(&bare, addr).await,
                     1 => run(&ours, addr).await,
                     2 => run(&towers, addr).await,
-                    3 => run(&connector, addr).await,
+                    3 => run(&towers_shared, addr).await,
+                    4 => run(&connector, addr).await,
                     _ => run(&combined, addr).await,
                 };
                 per_request[variant].push(time.as_secs_f64() * 1e6);
@@ -143,13 +154,17 @@ fn main() {
             throughput_vs_bare * 100.0
         );
     }
-    let ours_vs_tower = median(
-        (0..ROUNDS)
-            .map(|round| per_request[2][round] / per_request[1][round])
-            .collect(),
-    );
-    println!(
-        "  ours vs tower, throughput per CPU: {:.1}%",
-        ours_vs_tower * 100.0
-    );
+    // Per-round throughput ratio of `a` to `b`.
+    let versus = |a: usize, b: usize| -> f64 {
+        100.0
+            * median(
+                (0..ROUNDS)
+                    .map(|round| per_request[b][round] / per_request[a][round])
+                    .collect(),
+            )
+    };
+    println!("  per-round throughput per CPU:");
+    println!("    ours vs tower:          {:.1}%", versus(1, 2));
+    println!("    ours vs tower_arc:      {:.1}%", versus(1, 3));
+    println!("    tower_arc vs tower:     {:.1}%", versus(3, 2));
 }

@@ -124,6 +124,38 @@ impl<Res, E> Policy<Request<Body>, Res, E> for TowerUpTo {
     }
 }
 
+/// [`TowerUpTo`] with state shared by every clone, as any `tower::retry`
+/// policy with a budget has (tower's own `TpsBudget` is shared through an
+/// `Arc`): each clone of the policy takes a reference, as each call of this
+/// layer takes one on its shared policy.
+#[derive(Clone, Debug)]
+pub struct TowerUpToShared(pub u32, pub Arc<()>);
+
+impl TowerUpToShared {
+    pub fn new(retries: u32) -> Self {
+        Self(retries, Arc::new(()))
+    }
+}
+
+impl<Res, E> Policy<Request<Body>, Res, E> for TowerUpToShared {
+    type Future = Ready<()>;
+
+    fn retry(
+        &mut self,
+        request: &mut Request<Body>,
+        result: &mut Result<Res, E>,
+    ) -> Option<Self::Future> {
+        let mut up_to = TowerUpTo(self.0);
+        let retry = Policy::<Request<Body>, Res, E>::retry(&mut up_to, request, result);
+        self.0 = up_to.0;
+        retry
+    }
+
+    fn clone_request(&mut self, request: &Request<Body>) -> Option<Request<Body>> {
+        Some(request.clone())
+    }
+}
+
 /// A `tower::retry` policy that never copies and never retries: tower's
 /// machinery alone.
 #[derive(Clone, Debug)]
