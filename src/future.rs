@@ -171,8 +171,6 @@ enum Kept<Req> {
     // Boxed at the first retry (or at the call, under a deadline), so the
     // future of a request that succeeds stays as small as the copy.
     Retrying(Box<Progress<Req>>),
-    // Only for the moment between the two, inside `Kept::progress`.
-    Moving,
 }
 
 /// One request's retry progress.
@@ -192,12 +190,24 @@ struct Progress<Req> {
     rng_seed: u64,
 }
 
+impl<Req> Progress<Req> {
+    fn new(copy: Req, started: Option<Instant>) -> Box<Self> {
+        Box::new(Self {
+            copy,
+            next: None,
+            done: 0,
+            started,
+            previous_ns: 0,
+            rng_seed: 0,
+        })
+    }
+}
+
 impl<Req> Kept<Req> {
-    fn copy(&self) -> Option<&Req> {
+    fn copy(&self) -> &Req {
         match self {
-            Kept::Fresh(copy) => Some(copy),
-            Kept::Retrying(progress) => Some(&progress.copy),
-            Kept::Moving => None,
+            Kept::Fresh(copy) => copy,
+            Kept::Retrying(progress) => &progress.copy,
         }
     }
 
@@ -206,27 +216,33 @@ impl<Req> Kept<Req> {
     fn retries(&self) -> u32 {
         match self {
             Kept::Retrying(progress) => progress.done,
-            Kept::Fresh(_) | Kept::Moving => 0,
+            Kept::Fresh(_) => 0,
         }
     }
 
-    /// The progress, boxed with the copy the first time it is asked for.
-    fn progress(&mut self, started: Option<Instant>) -> &mut Progress<Req> {
+    /// Sets `request`, a fresh copy of the kept one, up to be sent next, and
+    /// returns the progress. At the first retry the fresh copy is boxed as
+    /// the kept one instead, and the copy made at the call goes next: the
+    /// two are alike, and nothing is copied twice.
+    fn send_next(&mut self, request: Req) -> &mut Progress<Req> {
         if let Kept::Fresh(_) = self {
-            if let Kept::Fresh(copy) = std::mem::replace(self, Kept::Moving) {
-                *self = Kept::Retrying(Box::new(Progress {
-                    copy,
-                    next: None,
-                    done: 0,
-                    started,
-                    previous_ns: 0,
-                    rng_seed: 0,
-                }));
+            if let Kept::Fresh(made_at_call) =
+                std::mem::replace(self, Kept::Retrying(Progress::new(request, None)))
+            {
+                return self.progress_with_next(made_at_call);
             }
+            unreachable!("the kept copy was fresh");
         }
+        self.progress_with_next(request)
+    }
+
+    fn progress_with_next(&mut self, request: Req) -> &mut Progress<Req> {
         match self {
-            Kept::Retrying(progress) => progress,
-            Kept::Fresh(_) | Kept::Moving => unreachable!("the copy was boxed above"),
+            Kept::Retrying(progress) => {
+                progress.next = Some(request);
+                progress
+            }
+            Kept::Fresh(_) => unreachable!("retrying has begun"),
         }
     }
 
@@ -234,7 +250,7 @@ impl<Req> Kept<Req> {
     fn take_next(&mut self) -> Req {
         match self {
             Kept::Retrying(progress) => progress.next.take(),
-            Kept::Fresh(_) | Kept::Moving => None,
+            Kept::Fresh(_) => None,
         }
         .expect("a retry holds its request until it is sent")
     }
@@ -249,11 +265,7 @@ impl<S, Req, C> Resend<S, Req, C> {
             None => Kept::Fresh(copy),
             // The deadline counts from the first attempt, so its start is
             // kept from the call on.
-            Some(_) => {
-                let mut kept = Kept::Fresh(copy);
-                kept.progress(Some(Instant::now()));
-                kept
-            }
+            Some(_) => Kept::Retrying(Progress::new(copy, Some(Instant::now()))),
         };
         Self {
             service,
@@ -277,8 +289,7 @@ impl<S, Req, C> Resend<S, Req, C> {
         let target = target(copy);
         // Idempotency decides only after a lost connection, so it is read
         // (from the kept copy) only then.
-        let idempotent = class == ErrorClass::ConnectionLost
-            && copy.is_some_and(|copy| policy.is_idempotent(copy));
+        let idempotent = class == ErrorClass::ConnectionLost && policy.is_idempotent(copy);
         if !class.is_retryable(idempotent) {
             if class == ErrorClass::ConnectionLost {
                 tracing::debug!(
@@ -298,20 +309,22 @@ impl<S, Req, C> Resend<S, Req, C> {
                 .record(GiveUp::RetriesSpent, class, attempts, target, &error);
             return Err(error);
         }
-        let progress = self.kept.progress(None);
-        if done == 0 {
-            progress.rng_seed = policy.jitter_seed();
-        }
-        let target = target_of(&progress.copy);
-        let mut rng = SmallRng::seed_from_u64(progress.rng_seed);
-        let previous = if done == 0 {
-            policy.backoff.base()
-        } else {
-            Duration::from_nanos(progress.previous_ns)
+        let (rng_seed, previous, started) = match &self.kept {
+            Kept::Retrying(progress) if done > 0 => (
+                progress.rng_seed,
+                Duration::from_nanos(progress.previous_ns),
+                progress.started,
+            ),
+            Kept::Retrying(progress) => (
+                policy.jitter_seed(),
+                policy.backoff.base(),
+                progress.started,
+            ),
+            Kept::Fresh(_) => (policy.jitter_seed(), policy.backoff.base(), None),
         };
+        let mut rng = SmallRng::seed_from_u64(rng_seed);
         let pause = policy.backoff.delay(done, previous, &mut rng);
-        progress.rng_seed = rng.next_u64();
-        if let (Some(started), Some(max_elapsed)) = (progress.started, policy.max_elapsed) {
+        if let (Some(started), Some(max_elapsed)) = (started, policy.max_elapsed) {
             if started.elapsed().saturating_add(pause) > max_elapsed {
                 policy
                     .report
@@ -322,7 +335,7 @@ impl<S, Req, C> Resend<S, Req, C> {
         // Every retry asks the kept copy for a fresh copy, so a request that
         // can no longer be sent again (a replay body past its limit) says so
         // on the last retry too.
-        let Some(request) = progress.copy.clone_request() else {
+        let Some(request) = copy.clone_request() else {
             tracing::debug!(
                 method = target.method,
                 authority = target.authority,
@@ -361,9 +374,10 @@ impl<S, Req, C> Resend<S, Req, C> {
             pause_ms = pause.as_millis() as u64,
             "connection failure; retrying"
         );
+        let progress = self.kept.send_next(request);
         progress.done += 1;
         progress.previous_ns = saturating_nanos(pause);
-        progress.next = Some(request);
+        progress.rng_seed = rng.next_u64();
         // OpenTelemetry's `http.request.resend_count`, on the caller's span
         // if it declared the field (a no-op otherwise).
         tracing::Span::current().record("http.request.resend_count", progress.done);
@@ -372,17 +386,7 @@ impl<S, Req, C> Resend<S, Req, C> {
 }
 
 /// The method and authority of a request, for the events.
-fn target<Req: CloneRequest>(request: Option<&Req>) -> Target<'_> {
-    request.map_or(
-        Target {
-            method: "",
-            authority: "",
-        },
-        target_of,
-    )
-}
-
-fn target_of<Req: CloneRequest>(request: &Req) -> Target<'_> {
+fn target<Req: CloneRequest>(request: &Req) -> Target<'_> {
     Target {
         method: request.head().map_or("", |head| head.method.as_str()),
         authority: request
