@@ -9,7 +9,7 @@ use std::alloc::System;
 use http::Request;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use tower::Service;
-use tower_conn_retry::{CloneRequest, Retry, RetryBudget, RetryPolicy};
+use tower_conn_retry::{CloneRequest, ConnectorClassifier, Retry, RetryBudget, RetryPolicy};
 
 // The benches' realistic request and immediately answering service, so the
 // count is of the very calls `benches/happy_path.rs` times.
@@ -59,7 +59,19 @@ fn the_layer_allocates_only_the_copy_of_the_request() {
             .build()
             .unwrap(),
     );
+    // The connector placement: the request is the URI of a new connection.
+    let mut connector = Retry::new(
+        tower::service_fn(|_: http::Uri| std::future::ready(Ok::<_, std::io::Error>(()))),
+        RetryPolicy::builder()
+            .classifier(ConnectorClassifier)
+            .build()
+            .unwrap(),
+    );
+    let mut connect = |uri: http::Uri| {
+        assert!(call_now(&mut connector, uri).is_ok());
+    };
     // Warm up anything lazily allocated once per process.
+    connect(realistic_request().uri().clone());
     call_ok(&mut deadline, realistic_request());
     call_ok(&mut bare, realistic_request());
     call_ok(&mut layered, realistic_request());
@@ -79,6 +91,7 @@ fn the_layer_allocates_only_the_copy_of_the_request() {
     });
     let with_deadline =
         allocations_of(realistic_request, |request| call_ok(&mut deadline, request));
+    let connector_copy = allocations_of(|| realistic_request().uri().clone(), |uri| connect(uri));
     // The realistic request is a POST: with `idempotent_only` it is not
     // copied; a GET is.
     let post_not_copied = allocations_of(realistic_request, |request| {
@@ -99,6 +112,9 @@ fn the_layer_allocates_only_the_copy_of_the_request() {
     assert_eq!(retry_off, bare, "with retrying off, nothing is copied");
     assert_eq!(budgeted, layered, "the budget's deposit allocates");
     assert_eq!(post_not_copied, bare, "idempotent_only copied a POST");
+    // A URI's parts share one buffer already, so copying it for the
+    // connector placement only counts references.
+    assert_eq!(connector_copy, 0, "the connector placement allocates");
     // Under a deadline the first attempt's start is kept from the call on,
     // in the box that otherwise waits for the first retry.
     assert_eq!(
