@@ -91,7 +91,7 @@ fn the_layer_allocates_only_the_copy_of_the_request() {
     });
     let with_deadline =
         allocations_of(realistic_request, |request| call_ok(&mut deadline, request));
-    let connector_copy = allocations_of(|| realistic_request().uri().clone(), |uri| connect(uri));
+    let connector_copy = allocations_of(|| realistic_request().uri().clone(), &mut connect);
     // The realistic request is a POST: with `idempotent_only` it is not
     // copied; a GET is.
     let post_not_copied = allocations_of(realistic_request, |request| {
