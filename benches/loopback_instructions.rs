@@ -5,11 +5,18 @@
 //! cargo bench --no-run --bench loopback_instructions
 //! valgrind --tool=callgrind target/release/deps/loopback_instructions-* bare
 //! valgrind --tool=callgrind target/release/deps/loopback_instructions-* layered
+//! valgrind --tool=callgrind target/release/deps/loopback_instructions-* tower
+//! valgrind --tool=callgrind target/release/deps/loopback_instructions-* tower_arc
+//! valgrind --tool=callgrind target/release/deps/loopback_instructions-* warm_only
 //! ```
+//!
+//! `warm_only` only warms the pool, as every variant does first: subtract
+//! it to count the 2,000 round trips alone.
 //!
 //! Server and client share one current-thread runtime, so the count does
 //! not depend on thread scheduling. Without an argument (as under
-//! `cargo bench`) it runs both variants once and prints nothing.
+//! `cargo bench`) it runs the bare and layered variants once and prints
+//! nothing.
 
 mod common;
 
@@ -25,7 +32,7 @@ use tokio::net::TcpListener;
 use tower::{Service, ServiceExt};
 use tower_conn_retry::{Retry, RetryPolicy};
 
-use common::{realistic_request, Body};
+use common::{realistic_request, Body, TowerUpTo, TowerUpToShared};
 
 const REQUESTS: usize = 2_000;
 const IN_FLIGHT: usize = 64;
@@ -83,6 +90,31 @@ fn main() {
         match variant.as_str() {
             "bare" => run(client, addr).await,
             "layered" => run(layered, addr).await,
+            "tower" => run(tower::retry::Retry::new(TowerUpTo(3), client), addr).await,
+            "tower_arc" => {
+                run(
+                    tower::retry::Retry::new(TowerUpToShared::new(3), client),
+                    addr,
+                )
+                .await
+            }
+            "warm_only" => {}
+            "size" => {
+                let mut ours = Retry::new(client.clone(), RetryPolicy::default());
+                let mut towers = tower::retry::Retry::new(TowerUpTo(3), client.clone());
+                let request = || {
+                    let mut request = realistic_request();
+                    *request.uri_mut() = format!("http://{addr}/").parse().unwrap();
+                    request
+                };
+                let ours = ours.call(request());
+                let towers = towers.call(request());
+                println!(
+                    "ours {} tower {}",
+                    std::mem::size_of_val(&ours),
+                    std::mem::size_of_val(&towers)
+                );
+            }
             _ => {
                 run(client, addr).await;
                 run(layered, addr).await;
