@@ -184,14 +184,13 @@ where
             // future keeps nothing else.
             return ResponseFuture::once(self.service.call(request));
         };
-        // The service that `poll_ready` made ready serves this request; a
-        // fresh clone takes its place and is made ready by the next
-        // `poll_ready`. (tower's `Service` contract: `call` may consume the
-        // readiness that `poll_ready` reserved, as hyper-util's Client and
-        // tower's Buffer do.)
-        let fresh = self.service.clone();
-        let mut ready = std::mem::replace(&mut self.service, fresh);
-        let future = ready.call(request);
-        ResponseFuture::new(future, Resend::new(ready, Arc::clone(&self.policy), copy))
+        // The service that `poll_ready` made ready serves this request; the
+        // future keeps a clone of it, whose readiness it drives before a
+        // retry. (So tower's `Service` contract holds for services whose
+        // readiness is per instance, as hyper-util's Client and tower's
+        // Buffer: each `call` follows its own instance's `poll_ready`.)
+        let kept = self.service.clone();
+        let future = self.service.call(request);
+        ResponseFuture::new(future, Resend::new(kept, Arc::clone(&self.policy), copy))
     }
 }

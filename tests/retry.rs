@@ -383,3 +383,40 @@ async fn a_response_that_took_one_attempt_carries_no_attempts_extension() {
     let attempts = response.extensions().get::<tower_conn_retry::Attempts>();
     assert_eq!(attempts.map(|a| a.get()), Some(2));
 }
+
+#[tokio::test]
+async fn each_attempt_through_a_buffer_follows_its_own_poll_ready() {
+    // tower's Buffer hands out readiness per instance (a clone starts
+    // unready) and panics on a call its instance did not poll ready for:
+    // "buffer full; poll_ready must be called first".
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (seen_in, calls_in) = (seen.clone(), calls.clone());
+    // Refuses each request's first attempt, answers its second.
+    let inner = tower::service_fn(move |request: Request<String>| {
+        calls_in.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let first = seen_in.lock().unwrap().insert(request.body().clone());
+        async move {
+            if first {
+                return Err(io::Error::from(ErrorKind::ConnectionRefused));
+            }
+            Ok(http::Response::new(request.into_body()))
+        }
+    });
+    let buffer = tower::buffer::Buffer::new(inner, 1);
+    let service = Retry::new(buffer, exact_policy(3));
+
+    let responses = futures_util::future::join_all((0..50).map(|i| {
+        let service = service.clone();
+        async move {
+            let request = Request::post("http://127.0.0.1/").body(format!("request {i}"));
+            service.oneshot(request.unwrap()).await
+        }
+    }))
+    .await;
+
+    for (i, response) in responses.into_iter().enumerate() {
+        assert_eq!(response.unwrap().into_body(), format!("request {i}"));
+    }
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 100);
+}

@@ -29,7 +29,7 @@ pub struct Seen {
     pub pending_polls: usize,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Mock {
     script: Arc<Mutex<VecDeque<Outcome>>>,
     seen: Arc<Mutex<Seen>>,
@@ -40,6 +40,21 @@ pub struct Mock {
     ready: bool,
     /// `poll_ready` fails with this, once the first call has been made.
     ready_error_after_first_call: Option<io::ErrorKind>,
+}
+
+/// A clone starts unready, as a clone of tower's `Buffer` does: readiness
+/// belongs to the instance that was polled, and is not copied.
+impl Clone for Mock {
+    fn clone(&self) -> Self {
+        Self {
+            script: self.script.clone(),
+            seen: self.seen.clone(),
+            pending_before_ready: self.pending_before_ready,
+            pending_left: self.pending_before_ready,
+            ready: false,
+            ready_error_after_first_call: self.ready_error_after_first_call,
+        }
+    }
 }
 
 impl Mock {
