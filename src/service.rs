@@ -189,8 +189,8 @@ where
         // retry. (So tower's `Service` contract holds for services whose
         // readiness is per instance, as hyper-util's Client and tower's
         // Buffer: each `call` follows its own instance's `poll_ready`.)
-        let kept = self.service.clone();
         let future = self.service.call(request);
+        let kept = self.service.clone();
         ResponseFuture::new(future, Resend::new(kept, Arc::clone(&self.policy), copy))
     }
 }
