@@ -257,20 +257,25 @@ impl<Req> Kept<Req> {
 }
 
 impl<S, Req, C> Resend<S, Req, C> {
-    /// `service` (made ready and called once) and `copy`, kept to send the
+    /// `service` (a clone of the one called) and `copy`, kept to send the
     /// request again by `policy`.
     #[inline]
     pub(crate) fn new(service: S, policy: Arc<RetryPolicy<C>>, copy: Req) -> Self {
-        let kept = match policy.max_elapsed {
-            None => Kept::Fresh(copy),
-            // The deadline counts from the first attempt, so its start is
-            // kept from the call on.
-            Some(_) => Kept::Retrying(Progress::new(copy, Some(Instant::now()))),
-        };
         Self {
             service,
             policy,
-            kept,
+            kept: Kept::Fresh(copy),
+        }
+    }
+
+    /// As [`new`](Self::new), under a deadline: it counts from the first
+    /// attempt, so its start is kept from the call on.
+    #[inline]
+    pub(crate) fn with_deadline(service: S, policy: Arc<RetryPolicy<C>>, copy: Req) -> Self {
+        Self {
+            service,
+            policy,
+            kept: Kept::Retrying(Progress::new(copy, Some(Instant::now()))),
         }
     }
 

@@ -191,6 +191,10 @@ where
         // Buffer: each `call` follows its own instance's `poll_ready`.)
         let future = self.service.call(request);
         let kept = self.service.clone();
-        ResponseFuture::new(future, Resend::new(kept, Arc::clone(&self.policy), copy))
+        let policy = Arc::clone(&self.policy);
+        if policy.max_elapsed.is_some() {
+            return ResponseFuture::new(future, Resend::with_deadline(kept, policy, copy));
+        }
+        ResponseFuture::new(future, Resend::new(kept, policy, copy))
     }
 }
