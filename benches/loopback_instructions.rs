@@ -7,6 +7,8 @@
 //! valgrind --tool=callgrind target/release/deps/loopback_instructions-* layered
 //! valgrind --tool=callgrind target/release/deps/loopback_instructions-* tower
 //! valgrind --tool=callgrind target/release/deps/loopback_instructions-* tower_arc
+//! valgrind --tool=callgrind target/release/deps/loopback_instructions-* ours_no_copy   # max_retries(0)
+//! valgrind --tool=callgrind target/release/deps/loopback_instructions-* tower_no_copy  # never clones
 //! valgrind --tool=callgrind target/release/deps/loopback_instructions-* warm_only
 //! ```
 //!
@@ -32,7 +34,7 @@ use tokio::net::TcpListener;
 use tower::{Service, ServiceExt};
 use tower_conn_retry::{Retry, RetryPolicy};
 
-use common::{realistic_request, Body, TowerUpTo, TowerUpToShared};
+use common::{realistic_request, Body, TowerNeverClones, TowerUpTo, TowerUpToShared};
 
 const REQUESTS: usize = 2_000;
 const IN_FLIGHT: usize = 64;
@@ -98,6 +100,11 @@ fn main() {
                 )
                 .await
             }
+            "ours_no_copy" => {
+                let policy = RetryPolicy::builder().max_retries(0).build().unwrap();
+                run(Retry::new(client, policy), addr).await
+            }
+            "tower_no_copy" => run(tower::retry::Retry::new(TowerNeverClones, client), addr).await,
             "warm_only" => {}
             "size" => {
                 let mut ours = Retry::new(client.clone(), RetryPolicy::default());
