@@ -9,6 +9,8 @@
 //! valgrind --tool=callgrind target/release/deps/loopback_instructions-* tower_arc
 //! valgrind --tool=callgrind target/release/deps/loopback_instructions-* ours_no_copy   # max_retries(0)
 //! valgrind --tool=callgrind target/release/deps/loopback_instructions-* tower_no_copy  # never clones
+//! valgrind --tool=callgrind target/release/deps/loopback_instructions-* combined       # idempotent_only + connector
+//! valgrind --tool=callgrind target/release/deps/loopback_instructions-* combined_warm_only
 //! valgrind --tool=callgrind target/release/deps/loopback_instructions-* warm_only
 //! ```
 //!
@@ -28,11 +30,12 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tower::{Service, ServiceExt};
-use tower_conn_retry::{Retry, RetryPolicy};
+use tower_conn_retry::{ConnectorClassifier, Retry, RetryPolicy};
 
 use common::{realistic_request, Body, TowerNeverClones, TowerUpTo, TowerUpToShared};
 
@@ -105,6 +108,28 @@ fn main() {
                 run(Retry::new(client, policy), addr).await
             }
             "tower_no_copy" => run(tower::retry::Retry::new(TowerNeverClones, client), addr).await,
+            // The combined placement: `idempotent_only()` around a client
+            // whose connector is wrapped; the POST is not copied. Its own
+            // pool, warmed first like the others: subtract
+            // `combined_warm_only`, not `warm_only`.
+            "combined" | "combined_warm_only" => {
+                let connector = Retry::new(
+                    HttpConnector::new(),
+                    RetryPolicy::builder()
+                        .classifier(ConnectorClassifier)
+                        .build()
+                        .unwrap(),
+                );
+                let client = Client::builder(TokioExecutor::new())
+                    .pool_max_idle_per_host(IN_FLIGHT)
+                    .build::<_, Body>(connector);
+                let policy = RetryPolicy::builder().idempotent_only().build().unwrap();
+                let combined = Retry::new(client, policy);
+                run(combined.clone(), addr).await;
+                if variant == "combined" {
+                    run(combined, addr).await
+                }
+            }
             "warm_only" => {}
             "size" => {
                 let mut ours = Retry::new(client.clone(), RetryPolicy::default());
