@@ -25,7 +25,8 @@ use cpu_time::ThreadTime;
 use tower_conn_retry::{Retry, RetryBudget, RetryPolicy};
 
 use common::{
-    call_now, realistic_request, Immediate, TowerNeverClones, TowerUpTo, TowerUpToShared,
+    call_now, median, per_round_ratio, realistic_request, Immediate, TowerNeverClones, TowerUpTo,
+    TowerUpToShared,
 };
 
 const ROUNDS: usize = 41;
@@ -38,11 +39,6 @@ fn time(mut run: impl FnMut()) -> Duration {
         run();
     }
     start.elapsed() / CALLS
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 fn main() {
@@ -114,13 +110,7 @@ fn main() {
             median(overhead(variant)),
         );
     }
-    let ratio = |a: usize, b: usize| -> f64 {
-        median(
-            (0..ROUNDS)
-                .map(|round| per_call[a][round] / per_call[b][round])
-                .collect(),
-        )
-    };
+    let ratio = |a: usize, b: usize| per_round_ratio(&per_call, a, b);
     println!(
         "  per-round CPU ratio ours / tower: {:.3} (with the copy), {:.3} (machinery alone)",
         ratio(1, 2),

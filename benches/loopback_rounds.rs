@@ -30,7 +30,7 @@ use tower::{Service, ServiceExt};
 use tower_conn_retry::{ConnectorClassifier, Retry, RetryPolicy};
 
 use common::loopback::{accepted, request_to, start_server};
-use common::{Body, TowerUpTo, TowerUpToShared};
+use common::{median, per_round_ratio, Body, TowerUpTo, TowerUpToShared};
 
 const IN_FLIGHT: usize = 64;
 const BATCHES: u32 = 40;
@@ -58,11 +58,6 @@ where
         }
     }
     start.elapsed() / (BATCHES * IN_FLIGHT as u32)
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 fn main() {
@@ -143,26 +138,16 @@ fn main() {
         "loopback_rounds: {ROUNDS} interleaved rounds of {BATCHES} x {IN_FLIGHT} in flight, process CPU time"
     );
     for (variant, name) in names.iter().enumerate() {
-        let throughput_vs_bare = median(
-            (0..ROUNDS)
-                .map(|round| per_request[0][round] / per_request[variant][round])
-                .collect(),
-        );
+        // Throughput is the inverse of CPU time per request.
+        let throughput_vs_bare = per_round_ratio(&per_request, 0, variant);
         println!(
             "  {name:<10} median {:6.2} us CPU/request   throughput per CPU vs bare {:6.1}%",
             median(per_request[variant].clone()),
             throughput_vs_bare * 100.0
         );
     }
-    // Per-round throughput ratio of `a` to `b`.
-    let versus = |a: usize, b: usize| -> f64 {
-        100.0
-            * median(
-                (0..ROUNDS)
-                    .map(|round| per_request[b][round] / per_request[a][round])
-                    .collect(),
-            )
-    };
+    // Per-round throughput ratio of `a` to `b`: CPU time of `b` over `a`.
+    let versus = |a: usize, b: usize| 100.0 * per_round_ratio(&per_request, b, a);
     println!("  per-round throughput per CPU:");
     println!("    ours vs tower:          {:.1}%", versus(1, 2));
     println!("    ours vs tower_arc:      {:.1}%", versus(1, 3));

@@ -173,6 +173,24 @@ impl<Res, E> Policy<Request<Body>, Res, E> for TowerNeverClones {
     }
 }
 
+/// The median of `values`.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// The median over the rounds of `per_round[a][round] / per_round[b][round]`,
+/// for benches whose variants alternate within each round.
+pub fn per_round_ratio(per_round: &[Vec<f64>], a: usize, b: usize) -> f64 {
+    median(
+        per_round[a]
+            .iter()
+            .zip(&per_round[b])
+            .map(|(a, b)| a / b)
+            .collect(),
+    )
+}
+
 /// Drives a service through one call whose futures are ready at once.
 pub fn call_now<S, Req>(service: &mut S, request: Req) -> Result<S::Response, S::Error>
 where
