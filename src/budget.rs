@@ -413,15 +413,22 @@ mod loom {
     use ::loom::sync::Arc;
     use ::loom::thread;
 
+    /// Under loom: a slot holding `initial` gets an add for `epoch` on a
+    /// spawned thread, racing an add for `racing_epoch` here; the slot's
+    /// (epoch, count) once both are done.
+    fn race(initial: u64, epoch: u32, racing_epoch: u32) -> (u32, u32) {
+        let slot = Arc::new(AtomicU64::new(initial));
+        let other = slot.clone();
+        let writer = thread::spawn(move || add(&other, epoch));
+        add(&slot, racing_epoch);
+        writer.join().unwrap();
+        unpack(slot.load(Ordering::Acquire))
+    }
+
     #[test]
     fn concurrent_adds_to_one_epoch_are_all_counted() {
         ::loom::model(|| {
-            let slot = Arc::new(AtomicU64::new(pack(3, 0)));
-            let other = slot.clone();
-            let writer = thread::spawn(move || add(&other, 3));
-            add(&slot, 3);
-            writer.join().unwrap();
-            assert_eq!(unpack(slot.load(Ordering::Acquire)), (3, 2));
+            assert_eq!(race(pack(3, 0), 3, 3), (3, 2));
         });
     }
 
@@ -430,12 +437,7 @@ mod loom {
         ::loom::model(|| {
             // The slot holds 5 events of epoch 15; a writer of epoch 5 (a
             // window late) races a writer of epoch 15.
-            let slot = Arc::new(AtomicU64::new(pack(15, 5)));
-            let other = slot.clone();
-            let late = thread::spawn(move || add(&other, 5));
-            add(&slot, 15);
-            late.join().unwrap();
-            let (epoch, count) = unpack(slot.load(Ordering::Acquire));
+            let (epoch, count) = race(pack(15, 5), 5, 15);
             assert_eq!(epoch, 15);
             assert_eq!(count, 7, "both events counted in the newer slot");
         });
@@ -446,12 +448,7 @@ mod loom {
         ::loom::model(|| {
             // The slot holds epoch 5; one writer moves it on to 15 while a
             // late writer of epoch 5 adds to it.
-            let slot = Arc::new(AtomicU64::new(pack(5, 9)));
-            let other = slot.clone();
-            let late = thread::spawn(move || add(&other, 5));
-            add(&slot, 15);
-            late.join().unwrap();
-            let (epoch, count) = unpack(slot.load(Ordering::Acquire));
+            let (epoch, count) = race(pack(5, 9), 5, 15);
             assert_eq!(epoch, 15);
             // Either the late add landed in epoch 5 before the restart (1
             // left), or after it, in epoch 15 (2).
