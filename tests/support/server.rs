@@ -121,20 +121,9 @@ where
 /// resets the connection (SO_LINGER 0) without answering: the request was
 /// written, so the client sees the connection lost.
 pub async fn reset_after_reading_request() -> (SocketAddr, Requests) {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().unwrap();
     let requests = Requests::default();
     let recorded = requests.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(read_head_then_reset(stream, recorded.clone()));
-        }
-    });
+    let addr = serve_raw(move |stream| read_head_then_reset(stream, recorded.clone())).await;
     (addr, requests)
 }
 
@@ -240,6 +229,19 @@ pub async fn reset_on_accept() -> (SocketAddr, Requests) {
 /// Reads each whole request, records it, and closes the connection in an
 /// orderly way (FIN) without answering.
 pub async fn close_after_reading_request() -> (SocketAddr, Requests) {
+    read_each_request_then(|mut stream| async move {
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut stream).await;
+    })
+    .await
+}
+
+/// Reads each connection's first whole request, records it, and hands the
+/// connection to `then`, which does not answer.
+async fn read_each_request_then<F, Fut>(then: F) -> (SocketAddr, Requests)
+where
+    F: Fn(TcpStream) -> Fut + Copy + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let requests = Requests::default();
     let recorded = requests.clone();
     let addr = serve_raw(move |mut stream: TcpStream| {
@@ -248,7 +250,7 @@ pub async fn close_after_reading_request() -> (SocketAddr, Requests) {
             if let Some((method, _)) = read_request(&mut stream).await {
                 recorded.record(method, Bytes::new());
             }
-            let _ = tokio::io::AsyncWriteExt::shutdown(&mut stream).await;
+            then(stream).await;
         }
     })
     .await;
@@ -479,18 +481,9 @@ pub async fn count_heads() -> (SocketAddr, Heads) {
 /// Reads each whole request, records it, and never answers; the
 /// connection is held until the client goes away (or 10 s pass).
 pub async fn stall_after_reading_request() -> (SocketAddr, Requests) {
-    let requests = Requests::default();
-    let recorded = requests.clone();
-    let addr = serve_raw(move |mut stream: TcpStream| {
-        let recorded = recorded.clone();
-        async move {
-            if let Some((method, _)) = read_request(&mut stream).await {
-                recorded.record(method, Bytes::new());
-            }
-            let mut rest = [0u8; 1024];
-            let _ = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut rest)).await;
-        }
+    read_each_request_then(|mut stream| async move {
+        let mut rest = [0u8; 1024];
+        let _ = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut rest)).await;
     })
-    .await;
-    (addr, requests)
+    .await
 }
