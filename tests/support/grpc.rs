@@ -10,7 +10,7 @@ use http::{HeaderMap, Response};
 use prost::Message;
 use tokio::net::TcpListener;
 
-use super::h2_server::Ledger;
+use super::h2_server::{self, Ledger};
 
 /// The request and the reply of `echo.Echo/Say`.
 #[derive(Clone, PartialEq, Message)]
@@ -79,55 +79,26 @@ pub fn echo_server_after(addr: SocketAddr, delay: std::time::Duration) -> Ledger
 }
 
 fn serve_echo(listener: TcpListener, ledger: Ledger, refuse_first: bool) {
-    let recorded = ledger;
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let ledger = recorded.clone();
-            tokio::spawn(async move {
-                let Ok(mut connection) = h2::server::handshake(stream).await else {
-                    return;
-                };
-                while let Some(Ok((request, mut respond))) = connection.accept().await {
-                    let id = request
-                        .headers()
-                        .get("x-request-id")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_string();
-                    let method = request.method().clone();
-                    if refuse_first && ledger.get(&id).refused == 0 {
-                        ledger.update(&id, &method, |e| e.refused += 1);
-                        respond.send_reset(h2::Reason::REFUSED_STREAM);
-                        continue;
-                    }
-                    ledger.update(&id, &method, |e| e.processed += 1);
-                    tokio::spawn(async move {
-                        let mut body = request.into_body();
-                        let mut data = BytesMut::new();
-                        while let Some(Ok(chunk)) = body.data().await {
-                            let _ = body.flow_control().release_capacity(chunk.len());
-                            data.extend_from_slice(&chunk);
-                        }
-                        let text = Echo::decode(data.get(5..).unwrap_or_default())
-                            .map(|m| m.text)
-                            .unwrap_or_default();
-                        let head = Response::builder()
-                            .header("content-type", "application/grpc")
-                            .body(())
-                            .unwrap();
-                        let Ok(mut send) = respond.send_response(head, false) else {
-                            return;
-                        };
-                        let reply = Echo {
-                            text: text.to_uppercase(),
-                        };
-                        let _ = send.send_data(frame(&reply), false);
-                        let mut trailers = HeaderMap::new();
-                        trailers.insert("grpc-status", "0".parse().unwrap());
-                        let _ = send.send_trailers(trailers);
-                    });
-                }
-            });
-        }
-    });
+    h2_server::serve_streams(listener, ledger, refuse_first, answer_echo);
+}
+
+/// Answers a call with its request's text, upper-cased, and an OK status.
+fn answer_echo(body: Bytes, mut respond: h2::server::SendResponse<Bytes>) {
+    let text = Echo::decode(body.get(5..).unwrap_or_default())
+        .map(|m| m.text)
+        .unwrap_or_default();
+    let head = Response::builder()
+        .header("content-type", "application/grpc")
+        .body(())
+        .unwrap();
+    let Ok(mut send) = respond.send_response(head, false) else {
+        return;
+    };
+    let reply = Echo {
+        text: text.to_uppercase(),
+    };
+    let _ = send.send_data(frame(&reply), false);
+    let mut trailers = HeaderMap::new();
+    trailers.insert("grpc-status", "0".parse().unwrap());
+    let _ = send.send_trailers(trailers);
 }

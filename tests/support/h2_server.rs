@@ -58,18 +58,34 @@ pub async fn refuse_first_stream_of_each_request() -> (SocketAddr, Ledger) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let ledger = Ledger::default();
-    let recorded = ledger.clone();
+    serve_streams(listener, ledger.clone(), true, |_, mut respond| {
+        if let Ok(mut send) = respond.send_response(Response::new(()), false) {
+            let _ = send.send_data(Bytes::from_static(b"done"), true);
+        }
+    });
+    (addr, ledger)
+}
+
+/// An `h2` server on `listener` that records each stream by its request's
+/// `x-request-id`. With `refuse_first`, the first stream of every id is
+/// refused with RST_STREAM(REFUSED_STREAM). A stream it processes has its
+/// body read whole and recorded, and is then answered by `answer`.
+pub fn serve_streams(
+    listener: TcpListener,
+    ledger: Ledger,
+    refuse_first: bool,
+    answer: fn(Bytes, h2::server::SendResponse<Bytes>),
+) {
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let ledger = recorded.clone();
+            let ledger = ledger.clone();
             tokio::spawn(async move {
                 let Ok(mut connection) = h2::server::handshake(stream).await else {
                     return;
                 };
                 while let Some(Ok((request, mut respond))) = connection.accept().await {
                     let id = request_id(&request);
-                    let seen_before = ledger.get(&id).refused > 0;
-                    if !seen_before {
+                    if refuse_first && ledger.get(&id).refused == 0 {
                         ledger.update(&id, request.method(), |e| e.refused += 1);
                         respond.send_reset(h2::Reason::REFUSED_STREAM);
                         continue;
@@ -84,17 +100,14 @@ pub async fn refuse_first_stream_of_each_request() -> (SocketAddr, Ledger) {
                             let _ = incoming.flow_control().release_capacity(chunk.len());
                             body.extend_from_slice(&chunk);
                         }
-                        ledger.update(&id, &method, |e| e.body = Bytes::from(body));
-                        let response = Response::new(());
-                        if let Ok(mut send) = respond.send_response(response, false) {
-                            let _ = send.send_data(Bytes::from_static(b"done"), true);
-                        }
+                        let body = Bytes::from(body);
+                        ledger.update(&id, &method, |e| e.body = body.clone());
+                        answer(body, respond);
                     });
                 }
             });
         }
     });
-    (addr, ledger)
 }
 
 /// A hyper HTTP/2 server on `listener` that processes every request.
