@@ -115,17 +115,7 @@ fn the_open_loop_table_is_what_the_readme_shows() {
 #[test]
 fn without_a_budget_retries_hold_the_server_down_and_with_one_it_recovers() {
     for down_for in open_loop::OUTAGES {
-        let run = |label: &str| {
-            let policy = open_loop::POLICIES
-                .into_iter()
-                .find(|p| p.label == label)
-                .unwrap();
-            open_loop::simulate(open_loop::Scenario {
-                policy,
-                down_for,
-                capacity: open_loop::CAPACITY,
-            })
-        };
+        let run = |label| outcome_of(label, down_for, open_loop::CAPACITY);
         let none = run("no retries");
         let defaults = run("3 retries, Full jitter (defaults)");
         let budget = run("3 retries, Full jitter + budget");
@@ -142,17 +132,7 @@ fn without_a_budget_retries_hold_the_server_down_and_with_one_it_recovers() {
 /// the outage would have cost, and the budget gives some of that back.
 #[test]
 fn with_headroom_retries_save_requests_and_the_budget_costs_some() {
-    let run = |label: &str| {
-        let policy = open_loop::POLICIES
-            .into_iter()
-            .find(|p| p.label == label)
-            .unwrap();
-        open_loop::simulate(open_loop::Scenario {
-            policy,
-            down_for: Duration::from_secs(1),
-            capacity: 90,
-        })
-    };
+    let run = |label| outcome_of(label, Duration::from_secs(1), 90);
     let none = run("no retries");
     let defaults = run("3 retries, Full jitter (defaults)");
     let budget = run("3 retries, Full jitter + budget");
@@ -160,4 +140,17 @@ fn with_headroom_retries_save_requests_and_the_budget_costs_some() {
     assert!(defaults.success_share() > none.success_share() + 0.01);
     assert!(budget.success_share() < defaults.success_share());
     assert!(budget.success_share() >= none.success_share());
+}
+
+/// The open-loop model's run of the policy named `label`.
+fn outcome_of(label: &str, down_for: Duration, capacity: u32) -> open_loop::Outcome {
+    let policy = open_loop::POLICIES
+        .into_iter()
+        .find(|p| p.label == label)
+        .unwrap_or_else(|| panic!("no policy {label:?}"));
+    open_loop::simulate(open_loop::Scenario {
+        policy,
+        down_for,
+        capacity,
+    })
 }
