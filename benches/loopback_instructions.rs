@@ -24,20 +24,18 @@
 
 mod common;
 
-use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
 use http::{Request, Response};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
+use hyper_util::rt::TokioExecutor;
 use tower::{Service, ServiceExt};
 use tower_conn_retry::{ConnectorClassifier, Retry, RetryPolicy};
 
-use common::{realistic_request, Body, TowerNeverClones, TowerUpTo, TowerUpToShared};
+use common::loopback::{request_to, start_server};
+use common::{Body, TowerNeverClones, TowerUpTo, TowerUpToShared};
 
 const REQUESTS: usize = 2_000;
 const IN_FLIGHT: usize = 64;
@@ -49,10 +47,7 @@ where
 {
     stream::iter(0..REQUESTS)
         .map(|_| {
-            let mut request = realistic_request();
-            *request.uri_mut() = format!("http://{addr}/v1/orders?customer=4711")
-                .parse()
-                .unwrap();
+            let request = request_to(addr);
             let service = service.clone();
             async move {
                 let response = service.oneshot(request).await.unwrap();
@@ -71,21 +66,7 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let echo = service_fn(|request: Request<Incoming>| async move {
-                        let body = request.into_body().collect().await?.to_bytes();
-                        Ok::<_, hyper::Error>(Response::new(Full::<Bytes>::new(body)))
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), echo)
-                        .await;
-                });
-            }
-        });
+        let addr = start_server().await;
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(IN_FLIGHT)
             .build_http::<Body>();
@@ -134,13 +115,8 @@ fn main() {
             "size" => {
                 let mut ours = Retry::new(client.clone(), RetryPolicy::default());
                 let mut towers = tower::retry::Retry::new(TowerUpTo(3), client.clone());
-                let request = || {
-                    let mut request = realistic_request();
-                    *request.uri_mut() = format!("http://{addr}/").parse().unwrap();
-                    request
-                };
-                let ours = ours.call(request());
-                let towers = towers.call(request());
+                let ours = ours.call(request_to(addr));
+                let towers = towers.call(request_to(addr));
                 println!(
                     "ours {} tower {}",
                     std::mem::size_of_val(&ours),
