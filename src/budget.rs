@@ -36,8 +36,9 @@ const SLOTS: usize = 10;
 /// # When requests and retries are counted
 ///
 /// The budget reads the clock only when a retry asks for room, never for a
-/// request: a request that succeeds costs one atomic add and no clock
-/// read. So a retry is dated to its tenth of the window exactly, while a
+/// request: a request that succeeds costs one compare-and-swap of a
+/// counter (repeated only if another thread changed it meanwhile) and no
+/// clock read. So a retry is dated to its tenth of the window exactly, while a
 /// request is counted in the tenth of the budget's latest reading, which
 /// is at or before the request. During an outage, when retries keep
 /// asking, that is the request's own tenth (or the one before); after a
