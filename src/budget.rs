@@ -23,15 +23,41 @@ use crate::backoff::saturating_nanos;
 /// time.
 const SLOTS: usize = 10;
 
-/// The settings of a retry budget, shared by every clone of the policy it is
-/// given to.
+/// The settings of a retry budget: how many retries an authority may get,
+/// and how long a retry that finds no room may wait for it.
 ///
 /// A retry is allowed while the retries of the last `window` number fewer
-/// than `ratio x requests of the last window + min_per_second x window`.
-/// The floor is a count per window, not a rate: with the defaults, 100
-/// retries may go out in one burst, and then no more until requests come
-/// in or the counted retries slide out of the window (it slides in tenths
-/// of the window).
+/// than `max(ratio x requests of the last window, min_per_second x
+/// window)`. The ratio holds a busy client (and a fleet of them) to a
+/// fraction of its own traffic; the floor is the least a quiet client gets,
+/// so it can still retry. The floor does not add to the ratio: a fleet of a
+/// hundred clients, each with its own budget, may add at most the ratio of
+/// the traffic it sends, not a hundred floors on top.
+///
+/// # Scope
+///
+/// By default every authority (scheme, host and port) has a budget of its
+/// own ([`BudgetScope::PerAuthority`]): a dead host can neither spend the
+/// retries a healthy one needs nor draw on a share of everyone's traffic.
+/// At most [`max_authorities`](RetryBudget::max_authorities) are tracked;
+/// past that, an idle one is forgotten, so a client fetching URLs from user
+/// input cannot grow memory without bound. [`BudgetScope::Shared`] keeps one
+/// budget for every request of the policy.
+///
+/// # Waiting for room
+///
+/// A retry that finds no room does not fail at once: it waits, for at most
+/// [`max_wait`](RetryBudget::max_wait) in all (and never past the policy's
+/// `max_elapsed`), with at most
+/// [`max_waiting`](RetryBudget::max_waiting) requests waiting per
+/// authority. Room comes back at the pace the budget allows (its allowance
+/// spread over the window), so retries that waited through an outage reach
+/// the returning server a few at a time, not all at once. While an
+/// authority's connects fail, its retries wait for it to answer again: one
+/// retry at a time probes it (at growing intervals, up to 1 s), and the
+/// others go only once it answered. A retry that cannot wait (the queue is
+/// full, or its turn would come after its deadline) gets its error back at
+/// once; a request dropped while it waits frees its place at once.
 ///
 /// # When requests and retries are counted
 ///
@@ -49,22 +75,29 @@ const SLOTS: usize = 10;
 ///
 /// # Default
 ///
-/// [`RetryBudget::default()`]: retries may add 20% to the requests of the
-/// last 10 s, plus a floor of 100 retries per 10 s window
-/// (`min_per_second` 10).
+/// [`RetryBudget::default()`], which [`RetryPolicy::default()`] carries:
+/// retries may add 20% to the requests of the last 10 s, with a floor of 10
+/// retries per 10 s window (`min_per_second` 1), per authority (at most
+/// 1024 tracked); a retry may wait up to 5 s in all for room, with at most
+/// 2048 waiting per authority. Why 5 s: at a 20% ratio, the retries of a
+/// 1 s outage take 5 s to go out at the budget's pace.
+///
+/// [`RetryPolicy::default()`]: crate::RetryPolicy
 ///
 /// # Example
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_conn_retry::{RetryBudget, RetryPolicy};
+/// use tower_conn_retry::{BudgetScope, RetryBudget, RetryPolicy};
 ///
 /// let policy = RetryPolicy::builder()
 ///     .budget(
 ///         RetryBudget::default()
 ///             .ratio(0.1)
 ///             .min_per_second(5)
-///             .window(Duration::from_secs(30)),
+///             .window(Duration::from_secs(30))
+///             .max_wait(Duration::from_secs(2))
+///             .scope(BudgetScope::Shared),
 ///     )
 ///     .build()?;
 /// # let _ = policy;
@@ -75,14 +108,35 @@ pub struct RetryBudget {
     pub(crate) ratio: f64,
     pub(crate) min_per_second: u32,
     pub(crate) window: Duration,
+    pub(crate) scope: BudgetScope,
+    pub(crate) max_authorities: usize,
+    pub(crate) max_wait: Duration,
+    pub(crate) max_waiting: usize,
+}
+
+/// Which requests share one budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum BudgetScope {
+    /// One budget per authority: scheme, host (case-insensitive) and port
+    /// (the scheme's default when the URI names none). Requests without an
+    /// authority (origin-form URIs, non-HTTP requests) share one budget.
+    #[default]
+    PerAuthority,
+    /// One budget for every request of the policy, whatever its authority.
+    Shared,
 }
 
 impl Default for RetryBudget {
     fn default() -> Self {
         Self {
             ratio: 0.2,
-            min_per_second: 10,
+            min_per_second: 1,
             window: Duration::from_secs(10),
+            scope: BudgetScope::PerAuthority,
+            max_authorities: 1024,
+            max_wait: Duration::from_secs(5),
+            max_waiting: 2048,
         }
     }
 }
@@ -96,9 +150,10 @@ impl RetryBudget {
         self
     }
 
-    /// The floor, in retries per second of the window: `min_per_second x
-    /// window` retries are allowed per window whatever the traffic, and may
-    /// be spent in one burst; default 10 (100 per 10 s window).
+    /// The floor, in retries per second of the window: a client whose
+    /// ratio allows fewer still gets `min_per_second x window` retries per
+    /// window, which may be spent in one burst; default 1 (10 per 10 s
+    /// window).
     #[must_use = "a RetryBudget is a value: use the one this returns"]
     pub const fn min_per_second(mut self, min_per_second: u32) -> Self {
         self.min_per_second = min_per_second;
@@ -110,6 +165,42 @@ impl RetryBudget {
     #[must_use = "a RetryBudget is a value: use the one this returns"]
     pub const fn window(mut self, window: Duration) -> Self {
         self.window = window;
+        self
+    }
+
+    /// Which requests share one budget; default
+    /// [`BudgetScope::PerAuthority`].
+    #[must_use = "a RetryBudget is a value: use the one this returns"]
+    pub const fn scope(mut self, scope: BudgetScope) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// The most authorities tracked at once, from 1 to 1,000,000; default
+    /// 1024. Past it, an idle authority is forgotten to make room (its
+    /// counts start afresh if it comes back).
+    #[must_use = "a RetryBudget is a value: use the one this returns"]
+    pub const fn max_authorities(mut self, max_authorities: usize) -> Self {
+        self.max_authorities = max_authorities;
+        self
+    }
+
+    /// The longest a request may wait in all for room to retry, at most
+    /// 10 minutes; default 5 s. Zero: a retry that finds no room fails at
+    /// once with its error, as budgets without waiting do.
+    #[must_use = "a RetryBudget is a value: use the one this returns"]
+    pub const fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = max_wait;
+        self
+    }
+
+    /// The most requests waiting for room at once per authority (per
+    /// policy, for [`BudgetScope::Shared`]), from 1 to 1,000,000; default
+    /// 2048. A retry that finds the queue full fails at once with its
+    /// error.
+    #[must_use = "a RetryBudget is a value: use the one this returns"]
+    pub const fn max_waiting(mut self, max_waiting: usize) -> Self {
+        self.max_waiting = max_waiting;
         self
     }
 }
@@ -155,8 +246,7 @@ impl BudgetState {
         let epoch = self.read_clock();
         let requests = sum(&self.requests, epoch);
         let retries = sum(&self.retries, epoch);
-        let floor = f64::from(self.settings.min_per_second) * self.settings.window.as_secs_f64();
-        let allowed = self.settings.ratio * requests as f64 + floor;
+        let allowed = self.allowance(requests);
         // Two concurrent withdrawals may both see room for one; a budget
         // bounds load, it is not a semaphore, so that overshoot is accepted.
         if (retries as f64) < allowed {
@@ -165,6 +255,44 @@ impl BudgetState {
         } else {
             false
         }
+    }
+
+    /// The retries allowed per window for `requests` in it: the ratio of
+    /// them, or the floor, whichever is larger.
+    fn allowance(&self, requests: u64) -> f64 {
+        let floor = f64::from(self.settings.min_per_second) * self.settings.window.as_secs_f64();
+        (self.settings.ratio * requests as f64).max(floor)
+    }
+
+    /// The pace at which the budget lets retries go when they queue: its
+    /// allowance spread over the window (over the time since the budget
+    /// began, while that is shorter), as the time between two retries.
+    pub(crate) fn pace(&self) -> Duration {
+        let epoch = self.read_clock();
+        let requests = sum(&self.requests, epoch) as f64;
+        let counted_over = self
+            .settings
+            .window
+            .min(self.start.elapsed())
+            .max(self.settings.window / SLOTS as u32)
+            .as_secs_f64();
+        let per_second =
+            (self.settings.ratio * requests / counted_over).max(f64::from(self.settings.min_per_second));
+        if per_second <= 0.0 || !per_second.is_finite() {
+            // A zero ratio and floor: no retry ever goes.
+            return Duration::MAX;
+        }
+        Duration::try_from_secs_f64(1.0 / per_second).unwrap_or(Duration::MAX)
+    }
+
+    /// A tenth of the window: the step in which room comes back.
+    pub(crate) fn slot(&self) -> Duration {
+        Duration::from_nanos(self.slot_nanos)
+    }
+
+    /// Whether the budget allows no retry at all (a zero ratio and floor).
+    pub(crate) fn is_zero(&self) -> bool {
+        self.settings.ratio == 0.0 && self.settings.min_per_second == 0
     }
 
     /// The current slot number, counted from the budget's creation; it wraps

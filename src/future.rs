@@ -10,16 +10,22 @@ use std::sync::Arc;
 
 use pin_project_lite::pin_project;
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use tokio::time::Instant;
 use tower_service::Service;
 
 use crate::backoff::saturating_nanos;
 use crate::classify::{Classify, ErrorClass};
+use crate::gate;
 use crate::policy::RetryPolicy;
 use crate::report::{GiveUp, Target};
 use crate::request::{CloneRequest, RecordAttempts};
-use crate::timer::{NoTimer, Pause};
+use crate::timer::NoTimer;
+
+/// The wait before a retry: its pause, then (under a budget) its turn at
+/// the authority's gate. It ends with the time waited at the gate, or why
+/// the retry may not go.
+type Admit = Pin<Box<dyn Future<Output = Result<Duration, GiveUp>> + Send + Sync>>;
 
 pin_project! {
     /// The response future of [`Retry`](crate::Retry): attempt, classify,
@@ -33,7 +39,7 @@ pin_project! {
         S: Service<Req>,
     {
         #[pin]
-        state: State<S::Future>,
+        state: State<S::Future, S::Error>,
         // What sending the request again takes; `None` when no copy was
         // made, so a request that can never be resent keeps nothing else
         // (no clone of the service, no hold on the policy).
@@ -43,12 +49,13 @@ pin_project! {
 
 pin_project! {
     #[project = StateProj]
-    enum State<F> {
+    enum State<F, E> {
         // Waiting for the inner service's response.
         Called { #[pin] future: F },
-        // Pausing before the next attempt, whose request waits in the
-        // retry progress.
-        Pausing { pause: Pause },
+        // Pausing, then waiting for the authority's turn, before the next
+        // attempt, whose request waits in the retry progress. The failed
+        // attempt's error is kept, to be returned if the retry may not go.
+        Pausing { admit: Admit, error: Option<E> },
         // Driving the inner service's readiness before the next attempt.
         Readying,
     }
@@ -108,13 +115,19 @@ where
                             if retries > 0 {
                                 Req::record_attempts(response, retries + 1);
                             }
+                            if resend.kept.tells_gate() {
+                                resend.answered();
+                            }
                             return Poll::Ready(result);
                         }
                         Err(error) => error,
                     };
                     match resend.next(error) {
-                        Ok(Some(pause)) => this.state.set(State::Pausing { pause }),
-                        Ok(None) => {
+                        Ok(Next::Later(admit, error)) => this.state.set(State::Pausing {
+                            admit,
+                            error: Some(error),
+                        }),
+                        Ok(Next::Now) => {
                             this.state.set(State::Readying);
                             immediate += 1;
                             if immediate == IMMEDIATE_RETRIES_PER_POLL {
@@ -127,9 +140,23 @@ where
                         Err(error) => return Poll::Ready(Err(error)),
                     }
                 }
-                StateProj::Pausing { pause } => {
-                    ready!(pause.as_mut().poll(cx));
-                    this.state.set(State::Readying);
+                StateProj::Pausing { admit, error } => {
+                    let admitted = ready!(admit.as_mut().poll(cx));
+                    let resend = this
+                        .resend
+                        .as_mut()
+                        .expect("only a request that can be resent pauses");
+                    match admitted {
+                        Ok(waited) => {
+                            resend.waited(waited);
+                            this.state.set(State::Readying);
+                        }
+                        Err(reason) => {
+                            let error = error.take().expect("the error is kept until the wait ends");
+                            resend.give_up(reason, &error);
+                            return Poll::Ready(Err(error));
+                        }
+                    }
                 }
                 StateProj::Readying => {
                     let resend = this
@@ -143,6 +170,11 @@ where
                         return Poll::Ready(Err(error));
                     }
                     let request = resend.kept.take_next();
+                    // OpenTelemetry's `http.request.resend_count`, on the
+                    // caller's span if it declared the field (a no-op
+                    // otherwise), as each resend goes.
+                    tracing::Span::current()
+                        .record("http.request.resend_count", resend.kept.retries());
                     let future = resend.service.call(request);
                     this.state.set(State::Called { future });
                 }
@@ -185,9 +217,16 @@ struct Progress<Req> {
     // The previous pause in nanoseconds, for decorrelated jitter; read only
     // once a retry was made (before the first, the base stands in for it).
     previous_ns: u64,
-    // The jitter generator's seed for the next pause; drawn at the first
-    // retry, so a request that succeeds draws nothing.
-    rng_seed: u64,
+    // The jitter generator, seeded at the first retry (so a request that
+    // succeeds draws nothing) and drawn from for every pause, so a
+    // request's pauses are exactly `Backoff::delays(seed)`.
+    rng: Option<SmallRng>,
+    // Time waited at the authority's gate so far, against `max_wait`.
+    waited: Duration,
+    // The class of the latest failure, for a give-up at the gate.
+    class: ErrorClass,
+    // Sent while its authority's connects failed: an answer is news.
+    watch: bool,
 }
 
 impl<Req> Progress<Req> {
@@ -198,7 +237,10 @@ impl<Req> Progress<Req> {
             done: 0,
             started,
             previous_ns: 0,
-            rng_seed: 0,
+            rng: None,
+            waited: Duration::ZERO,
+            class: ErrorClass::Other,
+            watch: false,
         })
     }
 }
@@ -208,6 +250,15 @@ impl<Req> Kept<Req> {
         match self {
             Kept::Fresh(copy) => copy,
             Kept::Retrying(progress) => &progress.copy,
+        }
+    }
+
+    /// Whether an answer to this request is news for its authority's gate:
+    /// it was retried, or sent while the authority's connects failed.
+    fn tells_gate(&self) -> bool {
+        match self {
+            Kept::Retrying(progress) => progress.done > 0 || progress.watch,
+            Kept::Fresh(_) => false,
         }
     }
 
@@ -268,21 +319,32 @@ impl<S, Req, C> Resend<S, Req, C> {
         }
     }
 
-    /// As [`new`](Self::new), under a deadline: it counts from the first
-    /// attempt, so its start is kept from the call on.
+    /// As [`new`](Self::new), with the progress boxed from the call on:
+    /// under a deadline, which counts from the first attempt (`deadline`:
+    /// its start is kept); or for a request sent while its authority's
+    /// connects fail (`watch`), whose answer tells the waiting retries
+    /// that the authority is back.
     #[inline]
-    pub(crate) fn with_deadline(service: S, policy: Arc<RetryPolicy<C>>, copy: Req) -> Self {
+    pub(crate) fn boxed(
+        service: S,
+        policy: Arc<RetryPolicy<C>>,
+        copy: Req,
+        deadline: bool,
+        watch: bool,
+    ) -> Self {
+        let mut progress = Progress::new(copy, deadline.then(Instant::now));
+        progress.watch = watch;
         Self {
             service,
             policy,
-            kept: Kept::Retrying(Progress::new(copy, Some(Instant::now()))),
+            kept: Kept::Retrying(progress),
         }
     }
 
-    /// After a failed attempt: the pause (`None`: go at once) before the
-    /// next attempt, whose request is then kept in the progress, or the
-    /// error to return.
-    fn next<E>(&mut self, error: E) -> Result<Option<Pause>, E>
+    /// After a failed attempt: whether the next attempt goes at once or
+    /// after a wait (its request then kept in the progress), or the error
+    /// to return.
+    fn next<E>(&mut self, error: E) -> Result<Next<E>, E>
     where
         E: fmt::Debug,
         C: Classify<E, Req>,
@@ -306,6 +368,11 @@ impl<S, Req, C> Resend<S, Req, C> {
             }
             return Err(error);
         }
+        // What the authority's gate learns: its connects fail.
+        let authority = policy.scopes.as_ref().map(|scopes| scopes.state_of(copy));
+        if let (Some(authority), ErrorClass::Connect) = (&authority, class) {
+            authority.gate.connect_failed();
+        }
         let done = self.kept.retries();
         let attempts = done + 1;
         if done >= policy.max_retries {
@@ -314,20 +381,20 @@ impl<S, Req, C> Resend<S, Req, C> {
                 .record(GiveUp::RetriesSpent, class, attempts, target, &error);
             return Err(error);
         }
-        let (rng_seed, previous, started) = match &self.kept {
+        let (previous, started, waited) = match &self.kept {
             Kept::Retrying(progress) if done > 0 => (
-                progress.rng_seed,
                 Duration::from_nanos(progress.previous_ns),
                 progress.started,
+                progress.waited,
             ),
-            Kept::Retrying(progress) => (
-                policy.jitter_seed(),
-                policy.backoff.base(),
-                progress.started,
-            ),
-            Kept::Fresh(_) => (policy.jitter_seed(), policy.backoff.base(), None),
+            Kept::Retrying(progress) => (policy.backoff.base(), progress.started, Duration::ZERO),
+            Kept::Fresh(_) => (policy.backoff.base(), None, Duration::ZERO),
         };
-        let mut rng = SmallRng::seed_from_u64(rng_seed);
+        let mut rng = match &self.kept {
+            Kept::Retrying(progress) => progress.rng.clone(),
+            Kept::Fresh(_) => None,
+        }
+        .unwrap_or_else(|| SmallRng::seed_from_u64(policy.jitter_seed()));
         let pause = policy.backoff.delay(done, previous, &mut rng);
         if let (Some(started), Some(max_elapsed)) = (started, policy.max_elapsed) {
             if started.elapsed().saturating_add(pause) > max_elapsed {
@@ -349,14 +416,6 @@ impl<S, Req, C> Resend<S, Req, C> {
             );
             return Err(error);
         };
-        if let Some(budget) = &policy.budget {
-            if !budget.withdraw() {
-                policy
-                    .report
-                    .record(GiveUp::Budget, class, attempts, target, &error);
-                return Err(error);
-            }
-        }
         let timer = if pause.is_zero() {
             None
         } else {
@@ -382,12 +441,81 @@ impl<S, Req, C> Resend<S, Req, C> {
         let progress = self.kept.send_next(request);
         progress.done += 1;
         progress.previous_ns = saturating_nanos(pause);
-        progress.rng_seed = rng.next_u64();
-        // OpenTelemetry's `http.request.resend_count`, on the caller's span
-        // if it declared the field (a no-op otherwise).
-        tracing::Span::current().record("http.request.resend_count", progress.done);
-        Ok(timer)
+        progress.rng = Some(rng);
+        progress.class = class;
+        let admit: Admit = match (authority, timer) {
+            (None, None) => return Ok(Next::Now),
+            (None, Some(timer)) => Box::pin(async move {
+                timer.await;
+                Ok(Duration::ZERO)
+            }),
+            (Some(authority), timer) => {
+                // The gate's wait begins after the pause, and ends by the
+                // request's deadline and its share of `max_wait`.
+                let now = Instant::now();
+                let mut deadline = later(now, pause.saturating_add(policy.max_wait.saturating_sub(waited)));
+                if let (Some(started), Some(max_elapsed)) = (started, policy.max_elapsed) {
+                    deadline = deadline.min(later(started, max_elapsed));
+                }
+                let gate_timer = policy.timer.clone();
+                Box::pin(async move {
+                    if let Some(timer) = timer {
+                        timer.await;
+                    }
+                    gate::admit(&authority, &gate_timer, deadline).await
+                })
+            }
+        };
+        Ok(Next::Later(admit, error))
     }
+
+    /// The time a retry waited at the gate, counted against `max_wait`.
+    fn waited(&mut self, waited: Duration) {
+        if let Kept::Retrying(progress) = &mut self.kept {
+            progress.waited = progress.waited.saturating_add(waited);
+        }
+    }
+
+    /// A retry the gate would not let go: the request gives up with
+    /// `error`, the failed attempt's.
+    fn give_up<E: fmt::Debug>(&self, reason: GiveUp, error: &E)
+    where
+        Req: CloneRequest,
+    {
+        if let Kept::Retrying(progress) = &self.kept {
+            let target = target(&progress.copy);
+            self.policy
+                .report
+                .record(reason, progress.class, progress.done, target, error);
+        }
+    }
+
+    /// A retried request was answered: its authority answers again.
+    fn answered(&self)
+    where
+        Req: CloneRequest,
+    {
+        if let Some(scopes) = &self.policy.scopes {
+            scopes.state_of(self.kept.copy()).answered();
+        }
+    }
+}
+
+/// What follows a failed attempt that will be retried.
+enum Next<E> {
+    /// The next attempt goes at once.
+    Now,
+    /// The next attempt goes once the wait is over; if it ends refused,
+    /// the kept error is returned.
+    Later(Admit, E),
+}
+
+/// `at + duration`, or a time far enough ahead to mean "never" where that
+/// overflows.
+fn later(at: Instant, duration: Duration) -> Instant {
+    at.checked_add(duration)
+        .or_else(|| at.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(at)
 }
 
 /// The method and authority of a request, for the events.

@@ -125,11 +125,13 @@
     rustdoc::broken_intra_doc_links
 )]
 
+mod authority;
 mod backoff;
 mod budget;
 mod classify;
 mod evidence;
 pub mod future;
+mod gate;
 mod layer;
 mod policy;
 mod replay;
@@ -139,7 +141,7 @@ mod service;
 mod timer;
 
 pub use backoff::{Backoff, Delays, Jitter};
-pub use budget::RetryBudget;
+pub use budget::{BudgetScope, RetryBudget};
 pub use classify::{
     is_idempotent, Classify, ConnectorClassifier, DefaultClassified, DefaultClassifier, ErrorClass,
 };

@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::authority::Scopes;
 use crate::backoff::Backoff;
-use crate::budget::{BudgetState, RetryBudget};
+use crate::budget::RetryBudget;
 use crate::classify::DefaultClassifier;
 use crate::report::GiveUpReport;
 use crate::request::{CloneRequest, RequestHead};
@@ -23,7 +24,15 @@ use crate::timer::Timer;
 ///
 /// [`RetryPolicy::default()`]: 3 retries (4 attempts), [`Backoff::default()`]
 /// (100 ms doubling to at most 10 s, full jitter), no deadline,
-/// [`DefaultClassifier`].
+/// [`DefaultClassifier`], and [`RetryBudget::default()`]: per authority,
+/// retries may add 20% to its requests (at least 10 per 10 s), and a retry
+/// that finds no room, or finds the authority's connects failing, waits up
+/// to 5 s in all for it (see [`RetryBudget`]). So the worst a request's
+/// retries add to its latency, beyond the attempts themselves, is the
+/// pauses (at most 0.1 + 0.2 + 0.4 s) plus 5 s of waiting.
+///
+/// [`RetryPolicyBuilder::no_budget`] gives the defaults of 0.1 (no budget,
+/// no waiting).
 ///
 /// # Example
 ///
@@ -50,8 +59,11 @@ pub struct RetryPolicy<C = DefaultClassifier> {
     pub(crate) max_elapsed: Option<Duration>,
     pub(crate) classifier: C,
     pub(crate) seed: Option<JitterSeed>,
-    // Shared by every clone of the policy, so by every clone of the layer.
-    pub(crate) budget: Option<Arc<BudgetState>>,
+    // The budgets and gates, per authority or shared; shared by every clone
+    // of the policy, so by every clone of the layer. `None`: no budget.
+    pub(crate) scopes: Option<Arc<Scopes>>,
+    // The budget's longest wait per request (`max_wait`).
+    pub(crate) max_wait: Duration,
     pub(crate) idempotent_when: Option<IdempotencyHook>,
     // Only idempotent requests are copied and retried.
     pub(crate) idempotent_only: bool,
@@ -62,13 +74,16 @@ pub struct RetryPolicy<C = DefaultClassifier> {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
+        let budget = RetryBudget::default();
+        let backoff = Backoff::default();
         Self {
             max_retries: 3,
-            backoff: Backoff::default(),
+            backoff,
             max_elapsed: None,
             classifier: DefaultClassifier,
             seed: None,
-            budget: None,
+            scopes: Some(Arc::new(Scopes::new(budget, backoff.base(), unseeded()))),
+            max_wait: budget.max_wait,
             idempotent_when: None,
             idempotent_only: false,
             timer: Timer::default(),
@@ -83,7 +98,7 @@ impl RetryPolicy {
     pub fn builder() -> RetryPolicyBuilder {
         RetryPolicyBuilder {
             policy: RetryPolicy::default(),
-            budget: None,
+            budget: Some(RetryBudget::default()),
         }
     }
 }
@@ -110,9 +125,9 @@ impl<C> RetryPolicy<C> {
         &self.classifier
     }
 
-    /// Whether retries are limited by a [`RetryBudget`].
+    /// Whether retries are limited by a [`RetryBudget`] (the default).
     pub fn has_budget(&self) -> bool {
-        self.budget.is_some()
+        self.scopes.is_some()
     }
 
     /// Whether `request` may be sent twice: by its own account
@@ -182,12 +197,35 @@ impl<C> RetryPolicyBuilder<C> {
         self
     }
 
-    /// Limits retries by a [`RetryBudget`] (default: no budget), shared by
-    /// every clone of the built policy and of a layer made from it. A retry
-    /// the budget refuses returns the error at once.
+    /// Limits retries by `budget` (default: [`RetryBudget::default()`], per
+    /// authority), shared by every clone of the built policy and of a
+    /// layer made from it. A retry that finds no room waits for it, up to
+    /// the budget's [`max_wait`](RetryBudget::max_wait); then its error is
+    /// returned.
     #[must_use = "the builder is consumed: use the one this returns"]
     pub fn budget(mut self, budget: RetryBudget) -> Self {
         self.budget = Some(budget);
+        self
+    }
+
+    /// Retries with no budget: every retry the policy allows goes after its
+    /// pause, whatever the load, and none waits for room. This is how the
+    /// layer behaved by default before 0.2.
+    ///
+    /// Against an outage under steady load this can hold a recovering
+    /// server down: see the README's outage model. Meant for tests, and for
+    /// callers that limit retries elsewhere.
+    ///
+    /// ```
+    /// use tower_conn_retry::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::builder().no_budget().build()?;
+    /// assert!(!policy.has_budget());
+    /// # Ok::<(), tower_conn_retry::ConfigError>(())
+    /// ```
+    #[must_use = "the builder is consumed: use the one this returns"]
+    pub fn no_budget(mut self) -> Self {
+        self.budget = None;
         self
     }
 
@@ -284,7 +322,8 @@ impl<C> RetryPolicyBuilder<C> {
             max_elapsed,
             classifier: _,
             seed,
-            budget,
+            scopes,
+            max_wait,
             idempotent_when,
             idempotent_only,
             timer,
@@ -297,7 +336,8 @@ impl<C> RetryPolicyBuilder<C> {
                 max_elapsed,
                 classifier,
                 seed,
-                budget,
+                scopes,
+                max_wait,
                 idempotent_when,
                 idempotent_only,
                 timer,
@@ -333,7 +373,7 @@ impl<C> RetryPolicyBuilder<C> {
                 "must be a finite number of at least 1",
             ));
         }
-        if backoff.base().is_zero() && !backoff.is_none() {
+        if backoff.base().is_zero() && (!backoff.is_none() || backoff.factor != 1.0) {
             return Err(ConfigError::new(
                 "backoff.base",
                 format_args!("{:?}", backoff.base()),
@@ -371,7 +411,33 @@ impl<C> RetryPolicyBuilder<C> {
                     "must be at least 1s (its tenths are counted by a 32-bit epoch, which then lasts 13 years before it wraps)",
                 ));
             }
-            self.policy.budget = Some(Arc::new(BudgetState::new(budget)));
+            if !(1..=MAX_COUNT).contains(&budget.max_authorities) {
+                return Err(ConfigError::new(
+                    "budget.max_authorities",
+                    budget.max_authorities,
+                    "must be between 1 and 1000000",
+                ));
+            }
+            if !(1..=MAX_COUNT).contains(&budget.max_waiting) {
+                return Err(ConfigError::new(
+                    "budget.max_waiting",
+                    budget.max_waiting,
+                    "must be between 1 and 1000000",
+                ));
+            }
+            if budget.max_wait > MAX_WAIT {
+                return Err(ConfigError::new(
+                    "budget.max_wait",
+                    format_args!("{:?}", budget.max_wait),
+                    "must be at most 600s (the deadline of a request belongs to the caller; use a timeout around the layer)",
+                ));
+            }
+            let seed = self.policy.seed.as_ref().map_or_else(unseeded, |seed| seed.0.seed);
+            self.policy.scopes = Some(Arc::new(Scopes::new(budget, self.policy.backoff.base(), seed)));
+            self.policy.max_wait = budget.max_wait;
+        } else {
+            self.policy.scopes = None;
+            self.policy.max_wait = Duration::ZERO;
         }
         Ok(self.policy)
     }
@@ -386,6 +452,12 @@ impl fmt::Debug for IdempotencyHook {
         f.write_str("IdempotencyHook")
     }
 }
+
+/// The most authorities tracked, or requests waiting, that a budget takes.
+const MAX_COUNT: usize = 1_000_000;
+
+/// The longest `max_wait` a budget takes.
+const MAX_WAIT: Duration = Duration::from_secs(600);
 
 /// The shortest budget window: a tenth of it is one slot, and 2^32 slots of
 /// 100 ms last 13.6 years, so the budget's epoch does not wrap in practice.

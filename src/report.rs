@@ -30,14 +30,21 @@ pub(crate) enum GiveUp {
     Budget,
     /// No timer could be had for the pause.
     NoTimer,
+    /// The retry waited for room (or for its authority to answer) as long
+    /// as it could.
+    Waited,
+    /// Too many requests already waited for room at its authority.
+    QueueFull,
 }
 
 impl GiveUp {
-    const ALL: [GiveUp; 4] = [
+    const ALL: [GiveUp; 6] = [
         GiveUp::RetriesSpent,
         GiveUp::Deadline,
         GiveUp::Budget,
         GiveUp::NoTimer,
+        GiveUp::Waited,
+        GiveUp::QueueFull,
     ];
 
     const fn as_str(self) -> &'static str {
@@ -46,6 +53,8 @@ impl GiveUp {
             GiveUp::Deadline => "the next pause would end past max_elapsed",
             GiveUp::Budget => "the retry budget is spent",
             GiveUp::NoTimer => "no timer for the pause: not on a tokio runtime with its time driver enabled (Builder::enable_time), and no RetryPolicyBuilder::timer",
+            GiveUp::Waited => "waited for room in the retry budget, or for the authority to answer, until max_wait or the deadline",
+            GiveUp::QueueFull => "too many requests already wait for room at this authority (RetryBudget::max_waiting)",
         }
     }
 }
@@ -142,6 +151,8 @@ impl GiveUpReport {
             deadline = by_reason[GiveUp::Deadline as usize],
             budget_refused = by_reason[GiveUp::Budget as usize],
             no_timer = by_reason[GiveUp::NoTimer as usize],
+            waited = by_reason[GiveUp::Waited as usize],
+            queue_full = by_reason[GiveUp::QueueFull as usize],
             connect = by_class[0],
             not_processed = by_class[1],
             connection_lost = by_class[2],

@@ -60,6 +60,14 @@ pub trait CloneRequest: Sized {
     fn authority(&self) -> Option<&http::uri::Authority> {
         self.head().and_then(|head| head.uri.authority())
     }
+
+    /// The scheme the request goes to which, with its
+    /// [`authority`](Self::authority), names the per-authority
+    /// [`RetryBudget`](crate::RetryBudget) it draws on. By default, the
+    /// head's URI's.
+    fn scheme(&self) -> Option<&str> {
+        self.head().and_then(|head| head.uri.scheme_str())
+    }
 }
 
 /// Tells the caller how many attempts a response took, on the response
@@ -226,6 +234,10 @@ impl CloneRequest for Uri {
 
     fn authority(&self) -> Option<&http::uri::Authority> {
         Uri::authority(self)
+    }
+
+    fn scheme(&self) -> Option<&str> {
+        Uri::scheme_str(self)
     }
 }
 

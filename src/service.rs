@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 
 use tower_service::Service;
 
+use crate::authority::AuthorityState;
 use crate::classify::{Classify, DefaultClassifier};
 use crate::future::{Resend, ResponseFuture};
 use crate::layer::RetryLayer;
@@ -80,6 +81,9 @@ pub struct Retry<S, C = DefaultClassifier> {
     // Shared by every clone and every request's future: a request that
     // succeeds costs one reference count, not a copy of the policy.
     policy: Arc<RetryPolicy<C>>,
+    // The per-authority state this service's last request drew on: the
+    // next request to the same authority finds it with one comparison.
+    authority: Option<Arc<AuthorityState>>,
 }
 
 impl<S: Clone, C> Clone for Retry<S, C> {
@@ -87,6 +91,7 @@ impl<S: Clone, C> Clone for Retry<S, C> {
         Self {
             service: self.service.clone(),
             policy: self.policy.clone(),
+            authority: self.authority.clone(),
         }
     }
 }
@@ -118,7 +123,11 @@ impl<S, C> Retry<S, C> {
     }
 
     pub(crate) const fn shared(service: S, policy: Arc<RetryPolicy<C>>) -> Self {
-        Self { service, policy }
+        Self {
+            service,
+            policy,
+            authority: None,
+        }
     }
 
     /// The inner service.
@@ -168,9 +177,10 @@ where
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        if let Some(budget) = &self.policy.budget {
-            budget.deposit();
-        }
+        let authority_down = match &self.policy.scopes {
+            Some(scopes) => scopes.deposit(&request, &mut self.authority),
+            None => false,
+        };
         let policy = &*self.policy;
         let copy = if policy.max_retries > 0
             && (!policy.idempotent_only || policy.is_idempotent(&request))
@@ -192,8 +202,10 @@ where
         let future = self.service.call(request);
         let kept = self.service.clone();
         let policy = Arc::clone(&self.policy);
-        if policy.max_elapsed.is_some() {
-            return ResponseFuture::new(future, Resend::with_deadline(kept, policy, copy));
+        let deadline = policy.max_elapsed.is_some();
+        if deadline || authority_down {
+            let resend = Resend::boxed(kept, policy, copy, deadline, authority_down);
+            return ResponseFuture::new(future, resend);
         }
         ResponseFuture::new(future, Resend::new(kept, policy, copy))
     }

@@ -1,0 +1,362 @@
+//! Per-authority state: each authority's budget and gate, in a bounded
+//! table shared by every clone of a policy.
+//!
+//! A request finds its authority's state through the calling service's
+//! cache (one comparison of the scheme and authority strings, no lock, no
+//! allocation) and, on a miss, through the table (a read lock and a hash
+//! lookup of the normalized name, built on the stack). Only a new authority
+//! takes the write lock and allocates.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, RwLock};
+
+use crate::budget::{BudgetScope, BudgetState, RetryBudget};
+use crate::gate::Gate;
+use crate::request::CloneRequest;
+
+/// The retry state of one authority (or of every request, for a shared
+/// budget).
+pub(crate) struct AuthorityState {
+    pub(crate) budget: BudgetState,
+    pub(crate) gate: Gate,
+    // The spelling this state was first found under, which a service's
+    // cache compares exactly.
+    scheme: Box<str>,
+    authority: Box<str>,
+}
+
+impl AuthorityState {
+    fn new(settings: &Settings, key: &str, scheme: &str, authority: &str) -> Self {
+        // Each authority's gate draws its own deterministic sequence.
+        let mut hasher = std::hash::DefaultHasher::new();
+        key.hash(&mut hasher);
+        Self {
+            budget: BudgetState::new(settings.budget),
+            gate: Gate::new(
+                settings.first_probe_interval,
+                settings.budget.max_waiting,
+                settings.seed ^ hasher.finish(),
+            ),
+            scheme: scheme.into(),
+            authority: authority.into(),
+        }
+    }
+
+    /// Whether this is the state a request to `scheme` and `authority`,
+    /// spelled exactly so, found before.
+    #[inline]
+    pub(crate) fn is_for(&self, scheme: &str, authority: &str) -> bool {
+        *self.authority == *authority && *self.scheme == *scheme
+    }
+
+    /// A retried request to the authority was answered: the waiting
+    /// retries may go, at the budget's pace.
+    pub(crate) fn answered(&self) {
+        if self.gate.is_down() {
+            self.gate.answered(self.budget.pace());
+        }
+    }
+
+    /// Whether nothing but the table refers to it and no request waits.
+    fn is_idle(self: &Arc<Self>) -> bool {
+        Arc::strong_count(self) == 1 && self.gate.waiting() == 0
+    }
+}
+
+impl fmt::Debug for AuthorityState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorityState")
+            .field("scheme", &self.scheme)
+            .field("authority", &self.authority)
+            .field("budget", &self.budget)
+            .field("gate", &self.gate)
+            .finish()
+    }
+}
+
+/// What every authority's state is made from.
+#[derive(Clone, Copy, Debug)]
+struct Settings {
+    budget: RetryBudget,
+    first_probe_interval: std::time::Duration,
+    seed: u64,
+}
+
+/// The states of a policy's authorities.
+pub(crate) enum Scopes {
+    /// One state for every request.
+    Shared(Arc<AuthorityState>),
+    /// One state per authority, at most `max_authorities` of them.
+    PerAuthority(Authorities),
+}
+
+impl Scopes {
+    /// The states for `budget`; the gate's first probe interval is
+    /// `first_probe_interval` (the policy's backoff base); the gates draw
+    /// their randomness from `seed`.
+    pub(crate) fn new(budget: RetryBudget, first_probe_interval: std::time::Duration, seed: u64) -> Self {
+        let settings = Settings {
+            budget,
+            first_probe_interval,
+            seed,
+        };
+        match budget.scope {
+            BudgetScope::Shared => {
+                Scopes::Shared(Arc::new(AuthorityState::new(&settings, "", "", "")))
+            }
+            BudgetScope::PerAuthority => Scopes::PerAuthority(Authorities {
+                table: RwLock::new(HashMap::new()),
+                overflow: Arc::new(AuthorityState::new(&settings, "", "", "")),
+                settings,
+            }),
+        }
+    }
+
+    /// The state of the authority `request` goes to.
+    pub(crate) fn state_of<Req: CloneRequest>(&self, request: &Req) -> Arc<AuthorityState> {
+        match self {
+            Scopes::Shared(state) => Arc::clone(state),
+            Scopes::PerAuthority(authorities) => {
+                let (scheme, authority) = name_of(request);
+                authorities.state(scheme, authority)
+            }
+        }
+    }
+
+    /// Counts one request of `request`'s authority, through `cache`: the
+    /// state the calling service found last. True if the authority's
+    /// connects are failing.
+    #[inline]
+    pub(crate) fn deposit<Req: CloneRequest>(
+        &self,
+        request: &Req,
+        cache: &mut Option<Arc<AuthorityState>>,
+    ) -> bool {
+        let state = match self {
+            Scopes::Shared(state) => state,
+            Scopes::PerAuthority(authorities) => {
+                let (scheme, authority) = name_of(request);
+                match cache {
+                    Some(state) if state.is_for(scheme, authority) => state,
+                    _ => cache.insert(authorities.state(scheme, authority)),
+                }
+            }
+        };
+        state.budget.deposit();
+        state.gate.is_down()
+    }
+
+    /// Authorities tracked now (1 for a shared scope).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Scopes::Shared(_) => 1,
+            Scopes::PerAuthority(authorities) => authorities.table.read().map_or(0, |t| t.len()),
+        }
+    }
+}
+
+impl fmt::Debug for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scopes::Shared(state) => f.debug_tuple("Shared").field(state).finish(),
+            Scopes::PerAuthority(authorities) => f
+                .debug_struct("PerAuthority")
+                .field(
+                    "authorities",
+                    &authorities.table.read().map_or(0, |t| t.len()),
+                )
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// The scheme and authority a request goes to, as spelled; empty when it
+/// names none.
+#[inline]
+fn name_of<Req: CloneRequest>(request: &Req) -> (&str, &str) {
+    (
+        request.scheme().unwrap_or(""),
+        request.authority().map_or("", |authority| authority.as_str()),
+    )
+}
+
+/// The bounded table of per-authority states.
+pub(crate) struct Authorities {
+    table: RwLock<HashMap<Box<str>, Arc<AuthorityState>>>,
+    // Shared by the authorities that find the table full of busy ones.
+    overflow: Arc<AuthorityState>,
+    settings: Settings,
+}
+
+impl Authorities {
+    fn state(&self, scheme: &str, authority: &str) -> Arc<AuthorityState> {
+        let mut buffer = KeyBuffer::new();
+        let key = buffer.key(scheme, authority);
+        // A poisoned lock only means a panic elsewhere while it was held;
+        // the table itself is always consistent (one insert or remove).
+        if let Some(state) = self
+            .table
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(key)
+        {
+            return Arc::clone(state);
+        }
+        let mut table = self
+            .table
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(state) = table.get(key) {
+            return Arc::clone(state);
+        }
+        if table.len() >= self.settings.budget.max_authorities && !evict_one(&mut table) {
+            return Arc::clone(&self.overflow);
+        }
+        let state = Arc::new(AuthorityState::new(&self.settings, key, scheme, authority));
+        table.insert(key.into(), Arc::clone(&state));
+        state
+    }
+}
+
+/// Forgets one authority to make room: an idle one if any (nothing refers
+/// to it and no request waits), else one where no request waits (services
+/// that cached it keep it until they call elsewhere). False if every
+/// tracked authority has waiting requests.
+fn evict_one(table: &mut HashMap<Box<str>, Arc<AuthorityState>>) -> bool {
+    let victim = table
+        .iter()
+        .find(|(_, state)| state.is_idle())
+        .or_else(|| table.iter().find(|(_, state)| state.gate.waiting() == 0))
+        .map(|(key, _)| key.clone());
+    match victim {
+        Some(key) => {
+            table.remove(&key);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Where a normalized authority name is built without allocating, for the
+/// names that fit.
+struct KeyBuffer {
+    bytes: [u8; 128],
+    spilled: String,
+}
+
+impl KeyBuffer {
+    fn new() -> Self {
+        Self {
+            bytes: [0; 128],
+            spilled: String::new(),
+        }
+    }
+
+    /// `scheme://host:port`, lowercased, with the scheme's default port
+    /// when none is named, and without any user information (which may be
+    /// a secret). An authority that does not parse is kept as spelled.
+    fn key(&mut self, scheme: &str, authority: &str) -> &str {
+        let (host, port) = split_authority(authority);
+        let port = port.or(match scheme {
+            s if s.eq_ignore_ascii_case("http") => Some("80"),
+            s if s.eq_ignore_ascii_case("https") => Some("443"),
+            _ => None,
+        });
+        let parts = [scheme, "://", host, ":", port.unwrap_or("")];
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len <= self.bytes.len() {
+            let mut at = 0;
+            for part in parts {
+                self.bytes[at..at + part.len()].copy_from_slice(part.as_bytes());
+                at += part.len();
+            }
+            self.bytes[..len].make_ascii_lowercase();
+            // Lowercasing ASCII keeps UTF-8 valid, and each part was a str.
+            std::str::from_utf8(&self.bytes[..len]).unwrap_or("")
+        } else {
+            self.spilled = parts.concat().to_ascii_lowercase();
+            &self.spilled
+        }
+    }
+}
+
+/// The host and the port of an authority, without user information.
+fn split_authority(authority: &str) -> (&str, Option<&str>) {
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, rest)| rest);
+    // An IPv6 literal's colons are inside its brackets.
+    let port_at = match host_port.rfind(']') {
+        Some(bracket) => host_port[bracket..].find(':').map(|i| bracket + i),
+        None => host_port.rfind(':'),
+    };
+    match port_at {
+        Some(at) => (&host_port[..at], Some(&host_port[at + 1..])),
+        None => (host_port, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(scheme: &str, authority: &str) -> String {
+        KeyBuffer::new().key(scheme, authority).to_string()
+    }
+
+    #[test]
+    fn names_are_normalized_to_scheme_host_and_port() {
+        assert_eq!(key("http", "Example.COM"), "http://example.com:80");
+        assert_eq!(key("http", "example.com:80"), "http://example.com:80");
+        assert_eq!(key("https", "example.com"), "https://example.com:443");
+        assert_eq!(key("https", "user:secret@example.com:8443"), "https://example.com:8443");
+        assert_eq!(key("http", "[::1]:3000"), "http://[::1]:3000");
+        assert_eq!(key("http", "[::1]"), "http://[::1]:80");
+        assert_eq!(key("", ""), "://:");
+        let long = "a".repeat(300);
+        assert_eq!(key("http", &long), format!("http://{long}:80"));
+    }
+
+    fn settings(max_authorities: usize) -> RetryBudget {
+        RetryBudget::default().max_authorities(max_authorities)
+    }
+
+    fn uri(authority: &str) -> http::Uri {
+        format!("http://{authority}/").parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn spellings_of_one_authority_share_one_state() {
+        let scopes = Scopes::new(settings(16), std::time::Duration::from_millis(100), 1);
+        let a = scopes.state_of(&uri("example.com"));
+        let b = scopes.state_of(&uri("EXAMPLE.com:80"));
+        let c = scopes.state_of(&uri("example.com:8080"));
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert_eq!(scopes.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn the_table_never_holds_more_than_its_cap() {
+        let scopes = Scopes::new(settings(8), std::time::Duration::from_millis(100), 1);
+        for i in 0..100 {
+            let _ = scopes.state_of(&uri(&format!("host-{i}.example")));
+            assert!(scopes.len() <= 8);
+        }
+        assert_eq!(scopes.len(), 8);
+    }
+
+    #[tokio::test]
+    async fn a_cached_state_is_reused_and_a_new_authority_replaces_it() {
+        let scopes = Scopes::new(settings(8), std::time::Duration::from_millis(100), 1);
+        let mut cache = None;
+        scopes.deposit(&uri("a.example"), &mut cache);
+        let first = Arc::clone(cache.as_ref().unwrap());
+        scopes.deposit(&uri("a.example"), &mut cache);
+        assert!(Arc::ptr_eq(&first, cache.as_ref().unwrap()));
+        scopes.deposit(&uri("b.example"), &mut cache);
+        assert!(!Arc::ptr_eq(&first, cache.as_ref().unwrap()));
+        assert_eq!(scopes.len(), 2);
+    }
+}
