@@ -152,5 +152,6 @@ fn outcome_of(label: &str, down_for: Duration, capacity: u32) -> open_loop::Outc
         policy,
         down_for,
         capacity,
+        clients: 1,
     })
 }

@@ -89,13 +89,14 @@ fn plot(outcomes: &[Outcome], path: &str) -> Result<(), Box<dyn std::error::Erro
 
 /// The open-loop table: a row per scenario.
 fn open_loop_table(outcomes: &[open_loop::Outcome]) {
-    println!("| outage | capacity | policy | attempts / requests | succeeded | recovery to 95% |");
-    println!("|---|---:|---|---:|---:|---:|");
+    println!("| outage | capacity | clients | policy | attempts / requests | succeeded | recovery to 95% |");
+    println!("|---|---:|---:|---|---:|---:|---:|");
     for o in outcomes {
         println!(
-            "| {:.1} s | {} | {} | {:.2}x | {:.1}% | {} |",
+            "| {:.1} s | {} | {} | {} | {:.2}x | {:.1}% | {} |",
             o.scenario.down_for.as_secs_f64(),
             o.scenario.capacity,
+            o.scenario.clients,
             o.scenario.policy.label,
             o.amplification(),
             o.success_share() * 100.0,
@@ -200,6 +201,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\nHeadroom: the 1 s outage on servers of more capacity\n");
     let sweep: Vec<_> = open_loop::sweep().map(open_loop::simulate).collect();
     open_loop_table(&sweep);
+    println!("\nFleets: the same 1,000 requests/s from 10 and from 100 clients, each with its own layer\n");
+    let fleets: Vec<_> = open_loop::fleets().map(open_loop::simulate).collect();
+    open_loop_table(&fleets);
     println!("\nOne wave: {CLIENTS} clients at once, the server down 2 s then overloaded\n");
 
     let outcomes: Vec<Outcome> = sim::scenarios()

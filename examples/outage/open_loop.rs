@@ -35,7 +35,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tower::{Service, ServiceExt};
-use tower_conn_retry::{Backoff, ErrorClass, Jitter, Retry, RetryBudget, RetryPolicy};
+use tower_conn_retry::{Backoff, BudgetScope, ErrorClass, Jitter, Retry, RetryBudget, RetryPolicy};
 
 pub const ARRIVALS_PER_SEC: u64 = 1_000;
 pub const RUN: Duration = Duration::from_secs(20);
@@ -60,61 +60,78 @@ pub struct Policy {
     pub label: &'static str,
     pub retries: u32,
     pub jitter: Jitter,
-    pub budget: bool,
+    pub budget: Budgeting,
+}
+
+/// How a policy limits its retries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Budgeting {
+    /// No budget: every retry goes after its pause (`no_budget()`, the
+    /// defaults before 0.2).
+    None,
+    /// The budget of 0.1, opt-in then: 20% plus 10 retries a second, one
+    /// for every authority, and a refused retry fails at once.
+    Refusing,
+    /// `RetryBudget::default()`, the default now: per authority, 20% of
+    /// requests (at least 10 per 10 s), and retries wait for room.
+    Waiting,
 }
 
 /// A policy against an outage of a given length, on a server of a given
-/// capacity per tick.
+/// capacity per tick, called by `clients` clients that share the arrivals
+/// evenly, each with a layer (and so a budget) of its own.
 #[derive(Clone, Copy, Debug)]
 pub struct Scenario {
     pub policy: Policy,
     pub down_for: Duration,
     pub capacity: u32,
+    pub clients: u32,
 }
 
 /// The policies compared, side by side. Retrying ones use the crate's
-/// default backoff (100 ms doubling, 10 s cap) and its default 3 retries;
-/// the budget is `RetryBudget::default()`.
+/// default backoff (100 ms doubling, 10 s cap) and its default 3 retries.
 pub const POLICIES: [Policy; 5] = [
     Policy {
         label: "no retries",
         retries: 0,
         jitter: Jitter::Full,
-        budget: false,
+        budget: Budgeting::None,
     },
     Policy {
-        label: "3 retries, no jitter",
+        label: "3 retries, no jitter, no budget",
         retries: 3,
         jitter: Jitter::None,
-        budget: false,
+        budget: Budgeting::None,
     },
     Policy {
-        label: "3 retries, Full jitter (defaults)",
+        label: "old defaults (no budget)",
         retries: 3,
         jitter: Jitter::Full,
-        budget: false,
+        budget: Budgeting::None,
     },
     Policy {
-        label: "3 retries, Full jitter + budget",
+        label: "old opt-in budget (refuses)",
         retries: 3,
         jitter: Jitter::Full,
-        budget: true,
+        budget: Budgeting::Refusing,
     },
     Policy {
-        label: "3 retries, Decorrelated + budget",
+        label: "defaults (budget per authority, waits)",
         retries: 3,
-        jitter: Jitter::Decorrelated,
-        budget: true,
+        jitter: Jitter::Full,
+        budget: Budgeting::Waiting,
     },
 ];
 
-/// Every policy against every outage, on the server of `CAPACITY`.
+/// Every policy against every outage, on the server of `CAPACITY`, from
+/// one client.
 pub fn scenarios() -> impl Iterator<Item = Scenario> {
     OUTAGES.into_iter().flat_map(|down_for| {
         POLICIES.into_iter().map(move |policy| Scenario {
             policy,
             down_for,
             capacity: CAPACITY,
+            clients: 1,
         })
     })
 }
@@ -129,6 +146,26 @@ pub fn sweep() -> impl Iterator<Item = Scenario> {
             policy,
             down_for: Duration::from_secs(1),
             capacity,
+            clients: 1,
+        })
+    })
+}
+
+/// The fleets: the same 1,000 requests a second from 10 clients of 100 a
+/// second, and from 100 clients of 10 a second.
+pub const FLEETS: [u32; 2] = [10, 100];
+
+/// Every policy against every outage, on the server of `CAPACITY`, from
+/// each fleet.
+pub fn fleets() -> impl Iterator<Item = Scenario> {
+    FLEETS.into_iter().flat_map(|clients| {
+        OUTAGES.into_iter().flat_map(move |down_for| {
+            POLICIES.into_iter().map(move |policy| Scenario {
+                policy,
+                down_for,
+                capacity: CAPACITY,
+                clients,
+            })
         })
     })
 }
@@ -247,17 +284,22 @@ fn close_tick(tick: &Mutex<Tick>, capacity: u32) -> usize {
     served
 }
 
-fn policy(policy: Policy) -> RetryPolicy<impl Fn(&io::Error) -> ErrorClass + Clone> {
+fn policy(policy: Policy, seed: u64) -> RetryPolicy<impl Fn(&io::Error) -> ErrorClass + Clone> {
     let builder = RetryPolicy::builder()
         .max_retries(policy.retries)
         .backoff(Backoff::default().jitter(policy.jitter))
-        .jitter_seed(2021)
+        .jitter_seed(seed)
         // Refused and timed-out attempts are both failed connects here.
         .classifier(|error: &io::Error| ErrorClass::of_connector_error(error));
-    let builder = if policy.budget {
-        builder.budget(RetryBudget::default())
-    } else {
-        builder
+    let builder = match policy.budget {
+        Budgeting::None => builder.no_budget(),
+        Budgeting::Refusing => builder.budget(
+            RetryBudget::default()
+                .min_per_second(10)
+                .max_wait(Duration::ZERO)
+                .scope(BudgetScope::Shared),
+        ),
+        Budgeting::Waiting => builder,
     };
     builder.build().expect("valid settings")
 }
@@ -296,14 +338,19 @@ pub fn simulate(scenario: Scenario) -> Outcome {
                 }
             })
         };
-        let service = Retry::new(server.clone(), policy(scenario.policy));
+        let clients: Vec<_> = (0..u64::from(scenario.clients))
+            .map(|client| Retry::new(server.clone(), policy(scenario.policy, 2021 + client)))
+            .collect();
         let spacing = Duration::from_secs(1) / ARRIVALS_PER_SEC as u32;
         let calls: Vec<_> = (0..requests)
             .map(|i| {
-                let service = service.clone();
+                let service = clients[i % clients.len()].clone();
                 tokio::spawn(async move {
                     tokio::time::sleep_until(start + spacing * i as u32).await;
-                    service.oneshot(http::Request::new(())).await.is_ok()
+                    let request = http::Request::get("http://server.test/")
+                        .body(())
+                        .expect("a request");
+                    service.oneshot(request).await.is_ok()
                 })
             })
             .collect();

@@ -94,8 +94,8 @@ pub struct Outcome {
     pub attempts_by_bucket: BTreeMap<u64, usize>,
 }
 
-/// 12 retries, 100 ms base, 5 s cap, the given jitter; optionally the
-/// default budget.
+/// 12 retries, 100 ms base, 5 s cap, the given jitter; with no budget, or
+/// the default budget without waiting (so a refused retry fails at once).
 pub fn policy(jitter: Jitter, budget: bool) -> RetryPolicy {
     let builder = RetryPolicy::builder()
         .max_retries(MAX_RETRIES)
@@ -106,9 +106,9 @@ pub fn policy(jitter: Jitter, budget: bool) -> RetryPolicy {
         )
         .jitter_seed(2015);
     let builder = if budget {
-        builder.budget(RetryBudget::default())
+        builder.budget(RetryBudget::default().max_wait(Duration::ZERO))
     } else {
-        builder
+        builder.no_budget()
     };
     builder.build().expect("valid settings")
 }
