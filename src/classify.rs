@@ -115,12 +115,17 @@ impl ErrorClass {
     /// Classifies an error that a *connector* returned (a `Service<Uri>`
     /// such as `HttpConnector`): nothing of any request was sent, so it is
     /// [`Connect`](ErrorClass::Connect) unless the chain shows a failure
-    /// that can never succeed (an invalid URI, `InvalidInput`,
-    /// `InvalidData` such as a TLS certificate, `PermissionDenied`,
-    /// `Unsupported`), which is [`Other`](ErrorClass::Other).
+    /// that can never succeed, which is [`Other`](ErrorClass::Other): a URI
+    /// the connector refused before connecting (hyper-util's "invalid
+    /// URL"; hyper-rustls' "unsupported scheme", "missing scheme" and a
+    /// host that is no valid DNS name or IP address, "invalid dns name"),
+    /// `InvalidInput`, `InvalidData` such as a TLS certificate,
+    /// `PermissionDenied`, `Unsupported`.
     ///
-    /// This is what [`ConnectorClassifier`] applies; call it from a closure
-    /// for a connector whose error type is not a `std::error::Error`.
+    /// This is what [`ConnectorClassifier`] and
+    /// [`BoxedConnectorClassifier`] apply; call it from a closure for a
+    /// connector whose error type is neither a `std::error::Error` nor
+    /// tower's boxed error.
     ///
     /// ```
     /// use std::io;
@@ -131,6 +136,10 @@ impl ErrorClass {
     ///
     /// let tls = io::Error::new(io::ErrorKind::InvalidData, "invalid peer certificate: UnknownIssuer");
     /// assert_eq!(ErrorClass::of_connector_error(&tls), ErrorClass::Other);
+    ///
+    /// // hyper-rustls' `https_only()` connector, given an http:// URI.
+    /// let scheme = io::Error::other("unsupported scheme http");
+    /// assert_eq!(ErrorClass::of_connector_error(&scheme), ErrorClass::Other);
     /// ```
     pub fn of_connector_error(error: &(dyn StdError + 'static)) -> ErrorClass {
         evidence::classify_connector_error(error)
@@ -219,8 +228,8 @@ impl ErrorClass {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot classify errors of type `{E}` for requests of type `{Req}`",
     label = "no classifier for `{E}` here",
-    note = "for an error type of your own, read its source chain: `.classifier(|e: &{E}| ErrorClass::of(e))`",
-    note = "`ConnectorClassifier` serves only a connector (`Service<Uri>`); around a client, use the default classifier"
+    note = "for an error type of your own, read its source chain: `.classifier(|e: &{E}| ErrorClass::of(e))` around a client, `ErrorClass::of_connector_error(e)` at a connector",
+    note = "at a connector (`Service<Uri>`): `ConnectorClassifier` for an error that implements `std::error::Error`, `BoxedConnectorClassifier` for `Box<dyn Error + Send + Sync>` (hyper-rustls' `HttpsConnector`, a connector under tower layers); around a client, the default classifier"
 )]
 pub trait Classify<E: ?Sized, Req> {
     /// The class of `error`.
@@ -361,6 +370,13 @@ impl DefaultClassified for Box<dyn StdError + Send + Sync> {}
 /// let connector = ServiceBuilder::new().layer(RetryLayer::new(policy)).service(HttpConnector::new());
 /// assert_service(connector);
 /// ```
+///
+/// It reads every error type that implements `std::error::Error`. A
+/// connector failing with tower's `Box<dyn Error + Send + Sync>` (such as
+/// hyper-rustls' and hyper-tls' `HttpsConnector`, or a connector under
+/// tower's timeout) takes [`BoxedConnectorClassifier`] instead: the box
+/// does not implement `Error`, and Rust does not let one type implement
+/// the trait for both (std may one day implement `Error` for the box).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConnectorClassifier;
 
@@ -370,6 +386,68 @@ where
 {
     fn classify(&self, error: &E) -> ErrorClass {
         ErrorClass::of_connector_error(error)
+    }
+}
+
+/// [`ConnectorClassifier`] for a connector whose error is tower's boxed
+/// error, `Box<dyn Error + Send + Sync>`: hyper-rustls' `HttpsConnector`
+/// (which also fails with the errors of the `HttpConnector` it wraps),
+/// hyper-tls', or any connector under a tower layer that boxes (such as
+/// `tower::timeout`). It applies [`ErrorClass::of_connector_error`] to the
+/// boxed error.
+///
+/// A transient failure (refused, unreachable, a failed DNS lookup, a TLS
+/// handshake the server broke off) is retried for every method: a request
+/// is written only once the connector has returned a finished TLS stream.
+/// A URI the connector refuses before connecting (hyper-rustls' "unsupported
+/// scheme" of an `https_only()` connector, a host rustls cannot take as a
+/// server name: "invalid dns name") and a certificate the client rejects
+/// are [`ErrorClass::Other`], attempted once.
+///
+/// Like [`ConnectorClassifier`], it is implemented only where the request
+/// is a [`Uri`].
+///
+/// ```
+/// use std::time::Duration;
+/// use hyper_util::client::legacy::connect::HttpConnector;
+/// use tower::{Service, ServiceBuilder};
+/// use tower_conn_retry::{BoxedConnectorClassifier, RetryLayer, RetryPolicy};
+///
+/// fn assert_service<S: Service<http::Uri>>(_: S) {}
+///
+/// let policy = RetryPolicy::builder().classifier(BoxedConnectorClassifier).build().unwrap();
+/// // A timeout around each connection attempt boxes the connector's error.
+/// let connector = ServiceBuilder::new()
+///     .layer(RetryLayer::new(policy))
+///     .timeout(Duration::from_secs(2))
+///     .service(HttpConnector::new());
+/// assert_service(connector);
+/// ```
+///
+/// [`ConnectorClassifier`] does not compile there, and the compiler's note
+/// names this type:
+///
+/// ```compile_fail
+/// use std::time::Duration;
+/// use hyper_util::client::legacy::connect::HttpConnector;
+/// use tower::{Service, ServiceBuilder};
+/// use tower_conn_retry::{ConnectorClassifier, RetryLayer, RetryPolicy};
+///
+/// fn assert_service<S: Service<http::Uri>>(_: S) {}
+///
+/// let policy = RetryPolicy::builder().classifier(ConnectorClassifier).build().unwrap();
+/// let connector = ServiceBuilder::new()
+///     .layer(RetryLayer::new(policy))
+///     .timeout(Duration::from_secs(2))
+///     .service(HttpConnector::new());
+/// assert_service(connector); // error: the box is no `std::error::Error`
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BoxedConnectorClassifier;
+
+impl Classify<Box<dyn StdError + Send + Sync>, Uri> for BoxedConnectorClassifier {
+    fn classify(&self, error: &Box<dyn StdError + Send + Sync>) -> ErrorClass {
+        ErrorClass::of_connector_error(&**error)
     }
 }
 

@@ -98,7 +98,7 @@ fn read(link: &(dyn StdError + 'static), place: Place) -> Reading {
         // written and processed, like an io `TimedOut`.
         return Reading::Decided(cap(ErrorClass::ConnectionLost, place));
     }
-    if place == Place::Connector && is_invalid_url(link) {
+    if place == Place::Connector && is_refused_before_connecting(link) {
         return Reading::Decided(ErrorClass::Other);
     }
     Reading::Nothing
@@ -240,14 +240,37 @@ fn is_timeout_elapsed(link: &(dyn StdError + 'static)) -> bool {
     link.is::<tower_timeout::Elapsed>() || link.is::<tokio::time::error::Elapsed>()
 }
 
-/// hyper-util's `HttpConnector` refuses a URI it cannot connect to with a
-/// `ConnectError` that carries no cause and whose message starts "invalid
-/// URL" (hyper-util 0.1.21, `connect/http.rs`: `INVALID_NOT_HTTP`
-/// "invalid URL, scheme is not http", `INVALID_MISSING_SCHEME`,
-/// `INVALID_MISSING_HOST`). The type is not exported, so its message is the
-/// only evidence; it is read only under the connector.
-fn is_invalid_url(link: &(dyn StdError + 'static)) -> bool {
-    link.source().is_none() && link.to_string().starts_with("invalid URL")
+/// A connector refused the URI before connecting: the same URI fails the
+/// same way every time. Their error types are private or foreign, so their
+/// messages are the only evidence; each is an error with no cause, and is
+/// read only under the connector.
+///
+/// - hyper-util 0.1.21 `connect/http.rs` (`HttpConnector::call_async`,
+///   `get_host_port`): a `ConnectError` whose message starts "invalid URL"
+///   (`INVALID_NOT_HTTP` "invalid URL, scheme is not http",
+///   `INVALID_MISSING_SCHEME`, `INVALID_MISSING_HOST`).
+/// - hyper-rustls 0.27 `connector.rs` (`HttpsConnector::call`), before it
+///   calls the inner connector: `io::Error::other("unsupported scheme
+///   {scheme}")` for `http` on an `https_only()` connector or any scheme
+///   but http and https, `io::Error::other("missing scheme")`, and the
+///   error of its `ResolveServerName`: the default one
+///   (`DefaultServerNameResolver`) returns rustls-pki-types'
+///   `InvalidDnsNameError`, "invalid dns name" (`server_name.rs`:
+///   `ServerName::try_from` for a host that is neither a valid DNS name nor
+///   an IP address, such as `bad_name!` or `300.1.1.1`).
+///
+/// After connecting, hyper-rustls' errors are tokio-rustls' io errors
+/// (wrapped in `io::Error::other`), whose kinds the walk reads: a rejected
+/// certificate is `InvalidData`, a handshake cut short `UnexpectedEof`.
+fn is_refused_before_connecting(link: &(dyn StdError + 'static)) -> bool {
+    if link.source().is_some() {
+        return false;
+    }
+    let message = link.to_string();
+    message.starts_with("invalid URL")
+        || message.starts_with("unsupported scheme ")
+        || message == "missing scheme"
+        || message == "invalid dns name"
 }
 
 /// tower's timeout error, named apart so the walk reads plainly.
@@ -317,6 +340,35 @@ mod tests {
         }
         let not_http = Message("invalid URL, scheme is not http", None);
         assert_eq!(classify_connector_error(&not_http), ErrorClass::Other);
+    }
+
+    #[test]
+    fn at_the_connector_hyper_rustls_refusals_are_other() {
+        // As hyper-rustls 0.27 `HttpsConnector::call` returns them, boxed:
+        // an io error wrapping a message, or the resolver's own error.
+        type BoxError = Box<dyn StdError + Send + Sync>;
+        for message in [
+            "unsupported scheme http",
+            "unsupported scheme ftp",
+            "missing scheme",
+        ] {
+            let boxed: BoxError = io::Error::other(message).into();
+            assert_eq!(
+                classify_connector_error(&*boxed),
+                ErrorClass::Other,
+                "{message}"
+            );
+            // Outside the connector, the message proves nothing.
+            assert_eq!(classify(&*boxed), ErrorClass::Other, "{message}");
+        }
+        let dns = Message("invalid dns name", None);
+        assert_eq!(classify_connector_error(&dns), ErrorClass::Other);
+        // The same words with a cause are somebody else's error.
+        let caused = Message(
+            "invalid dns name",
+            Some(io(io::ErrorKind::ConnectionRefused)),
+        );
+        assert_eq!(classify_connector_error(&caused), ErrorClass::Connect);
     }
 
     #[test]

@@ -62,7 +62,10 @@
 //!   rejected TLS certificate is not retried). It compiles only around a
 //!   connector, never around a client. It serves wherever a
 //!   `Service<Uri>` connector is accepted: hyper-util's `Client::build`,
-//!   tonic's `Endpoint::connect_with_connector`.
+//!   tonic's `Endpoint::connect_with_connector`. A connector whose error
+//!   is tower's `Box<dyn Error + Send + Sync>` (hyper-rustls'
+//!   `HttpsConnector`, a connector under tower's timeout) takes
+//!   [`BoxedConnectorClassifier`].
 //!
 //! ```no_run
 //! use bytes::Bytes;
@@ -143,7 +146,8 @@ mod timer;
 pub use backoff::{Backoff, Delays, Jitter};
 pub use budget::{BudgetScope, RetryBudget};
 pub use classify::{
-    is_idempotent, Classify, ConnectorClassifier, DefaultClassified, DefaultClassifier, ErrorClass,
+    is_idempotent, BoxedConnectorClassifier, Classify, ConnectorClassifier, DefaultClassified,
+    DefaultClassifier, ErrorClass,
 };
 pub use layer::RetryLayer;
 pub use policy::{ConfigError, RetryPolicy, RetryPolicyBuilder};
