@@ -74,7 +74,7 @@ impl ErrorClass {
     ///
     /// | where the evidence stands | the most it can mean |
     /// |---|---|
-    /// | under hyper-util's [`is_connect()`](hyper_util::client::legacy::Error::is_connect) (the connector failed) | transient kinds (refused, reset, timed out, unreachable, a failed DNS lookup, no addresses, anything not known to be permanent): [`Connect`]; permanent ones (`InvalidInput`, `InvalidData` such as a TLS certificate, `PermissionDenied`, `Unsupported`, hyper-util's "invalid URL" for a URI its connector cannot serve): [`Other`] |
+    /// | under hyper-util's [`is_connect()`](hyper_util::client::legacy::Error::is_connect) (the connector failed) | transient kinds (refused, reset, timed out, unreachable, a failed DNS lookup, no addresses, anything not known to be permanent): [`Connect`]; permanent ones (`InvalidInput`, `InvalidData` such as a TLS certificate, `PermissionDenied`, `Unsupported`, a URI the connector refused before connecting: hyper-util's "invalid URL", hyper-rustls' "unsupported scheme" and "invalid dns name"): [`Other`] |
     /// | hyper's [`is_canceled()`](hyper::Error::is_canceled) (never dispatched) | [`Connect`], for every method |
     /// | an `h2::Error` from the server: RST_STREAM with REFUSED_STREAM, or GOAWAY above the stream's id (feature `http2`) | [`NotProcessed`], for every method |
     /// | any other `h2::Error`: another reset reason, a GOAWAY h2 raised itself | at most [`ConnectionLost`] |
@@ -92,7 +92,11 @@ impl ErrorClass {
     /// (`connect_to` wraps every connector error as `e!(Connect, src)`;
     /// `Error::tx` wraps a failed send as `SendRequest`) and
     /// `connect/http.rs` (`ConnectError`: "invalid URL, ..." without a
-    /// cause, "dns error", "tcp connect error" with the io error); hyper
+    /// cause, "dns error", "tcp connect error" with the io error);
+    /// hyper-rustls 0.27 `connector.rs` (`HttpsConnector::call`: "unsupported
+    /// scheme", "missing scheme", the server name resolver's
+    /// `InvalidDnsNameError` before connecting; tokio-rustls' io error, in
+    /// an `io::Error::other`, after); hyper
     /// 1.12 `error.rs`, `client/dispatch.rs` (an `Envelope` dropped with
     /// "connection closed") and `proto/h1/dispatch.rs` ("the message was
     /// never even started").
@@ -401,8 +405,11 @@ where
 /// is written only once the connector has returned a finished TLS stream.
 /// A URI the connector refuses before connecting (hyper-rustls' "unsupported
 /// scheme" of an `https_only()` connector, a host rustls cannot take as a
-/// server name: "invalid dns name") and a certificate the client rejects
-/// are [`ErrorClass::Other`], attempted once.
+/// server name: "invalid dns name"; hyper-tls' "https required but URI was
+/// not https") and a certificate rustls rejects (an io `InvalidData`) are
+/// [`ErrorClass::Other`], attempted once. hyper-tls' handshake errors are
+/// native-tls errors, with no io kind to read: they count as
+/// [`ErrorClass::Connect`], like any connector error without evidence.
 ///
 /// Like [`ConnectorClassifier`], it is implemented only where the request
 /// is a [`Uri`].

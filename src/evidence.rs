@@ -259,6 +259,11 @@ fn is_timeout_elapsed(link: &(dyn StdError + 'static)) -> bool {
 ///   `ServerName::try_from` for a host that is neither a valid DNS name nor
 ///   an IP address, such as `bad_name!` or `300.1.1.1`).
 ///
+/// - hyper-tls `client.rs` (`HttpsConnector::call`): an `https_only`
+///   connector refuses a URI that is not https with
+///   `ForceHttpsButUriNotHttps`, "https required but URI was not https"
+///   (read in its source, not built here: native-tls needs OpenSSL).
+///
 /// After connecting, hyper-rustls' errors are tokio-rustls' io errors
 /// (wrapped in `io::Error::other`), whose kinds the walk reads: a rejected
 /// certificate is `InvalidData`, a handshake cut short `UnexpectedEof`.
@@ -271,6 +276,7 @@ fn is_refused_before_connecting(link: &(dyn StdError + 'static)) -> bool {
         || message.starts_with("unsupported scheme ")
         || message == "missing scheme"
         || message == "invalid dns name"
+        || message == "https required but URI was not https"
 }
 
 /// tower's timeout error, named apart so the walk reads plainly.
@@ -363,6 +369,9 @@ mod tests {
         }
         let dns = Message("invalid dns name", None);
         assert_eq!(classify_connector_error(&dns), ErrorClass::Other);
+        // hyper-tls' `ForceHttpsButUriNotHttps`.
+        let not_https = Message("https required but URI was not https", None);
+        assert_eq!(classify_connector_error(&not_https), ErrorClass::Other);
         // The same words with a cause are somebody else's error.
         let caused = Message(
             "invalid dns name",
