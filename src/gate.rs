@@ -30,6 +30,11 @@ use crate::timer::{NoTimer, Timer};
 /// fail: the most a recovery goes unnoticed by the waiting retries.
 const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The shortest interval between two probes, whatever the backoff's base
+/// (zero for [`Backoff::none()`](crate::Backoff::none)): probes of a dead
+/// authority never go back to back.
+const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(10);
+
 /// How many retries may go together when the gate opens, before the rest
 /// keep to the pace: a small burst keeps a quiet client's few concurrent
 /// retries from queueing behind one another after a blip.
@@ -58,7 +63,7 @@ pub(crate) struct Gate {
 
 impl Gate {
     /// A gate whose first probe interval is `first_probe_interval` (the
-    /// policy's backoff base, at most 1 s) and which lets at most
+    /// policy's backoff base, within 10 ms..=1 s) and which lets at most
     /// `max_waiting` requests wait.
     pub(crate) fn new(first_probe_interval: Duration, max_waiting: usize, seed: u64) -> Self {
         Self {
@@ -66,7 +71,9 @@ impl Gate {
             down: AtomicBool::new(false),
             next_probe_ns: AtomicU64::new(0),
             probe_interval_ns: AtomicU64::new(0),
-            first_probe_interval_ns: saturating_nanos(first_probe_interval.min(MAX_PROBE_INTERVAL)),
+            first_probe_interval_ns: saturating_nanos(
+                first_probe_interval.clamp(MIN_PROBE_INTERVAL, MAX_PROBE_INTERVAL),
+            ),
             next_turn_ns: AtomicU64::new(0),
             waiting: AtomicUsize::new(0),
             max_waiting,

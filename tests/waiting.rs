@@ -1,0 +1,280 @@
+//! Retries that wait for an authority to come back (the default budget's
+//! gate), in paused time against a service that refuses connects while
+//! "down": they wait instead of failing, go at the budget's pace once it
+//! answers, never hang past their bounds, and free their place when dropped.
+
+use std::future::Future;
+use std::io::{self, ErrorKind};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use http::{Request, Response};
+use tokio::time::Instant;
+use tower::{Layer, Service, ServiceExt};
+use tower_conn_retry::{Backoff, RetryBudget, RetryLayer, RetryPolicy};
+
+/// An upstream that refuses connects during `[down_from, down_until)` and
+/// answers otherwise; it records when each attempt came and whether it was
+/// answered.
+#[derive(Clone)]
+struct Upstream {
+    down_from: Instant,
+    down_until: Instant,
+    attempts: Arc<Mutex<Vec<(Instant, bool)>>>,
+}
+
+impl Upstream {
+    fn down_between(from: Duration, until: Duration) -> Self {
+        let now = Instant::now();
+        Self {
+            down_from: now + from,
+            down_until: now + until,
+            attempts: Arc::default(),
+        }
+    }
+
+    fn attempts(&self) -> Vec<(Instant, bool)> {
+        self.attempts.lock().unwrap().clone()
+    }
+}
+
+impl Service<Request<String>> for Upstream {
+    type Response = Response<String>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Response<String>>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<String>) -> Self::Future {
+        let now = Instant::now();
+        let up = now < self.down_from || now >= self.down_until;
+        self.attempts.lock().unwrap().push((now, up));
+        Box::pin(async move {
+            if up {
+                Ok(Response::new(String::new()))
+            } else {
+                Err(io::Error::from(ErrorKind::ConnectionRefused))
+            }
+        })
+    }
+}
+
+fn get() -> Request<String> {
+    Request::get("http://upstream.test/")
+        .body(String::new())
+        .unwrap()
+}
+
+/// Sends a request every `every` for `for_how_long` (open loop: a request
+/// does not wait for the one before), and returns how many were answered.
+async fn open_loop<S>(service: S, every: Duration, for_how_long: Duration) -> (usize, usize)
+where
+    S: Service<Request<String>, Response = Response<String>, Error = io::Error>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    let mut at = start;
+    while at < start + for_how_long {
+        tokio::time::sleep_until(at).await;
+        let service = service.clone();
+        tasks.push(tokio::spawn(async move { service.oneshot(get()).await }));
+        at += every;
+    }
+    let sent = tasks.len();
+    let mut answered = 0;
+    for task in tasks {
+        if task.await.unwrap().is_ok() {
+            answered += 1;
+        }
+    }
+    (sent, answered)
+}
+
+#[tokio::test(start_paused = true)]
+async fn during_an_outage_retries_wait_and_the_requests_it_cost_are_answered() {
+    // 100 requests a second for 4 s; the upstream refuses connects for 1 s
+    // from t = 1 s. Backoff alone (pauses of at most 0.1 + 0.2 + 0.4 s)
+    // cannot outlast the outage; waiting for the upstream can.
+    let upstream = Upstream::down_between(Duration::from_secs(1), Duration::from_secs(2));
+    let policy = RetryPolicy::builder().jitter_seed(7).build().unwrap();
+    let service = RetryLayer::new(policy).layer(upstream.clone());
+
+    let (sent, answered) = open_loop(service, Duration::from_millis(10), Duration::from_secs(4)).await;
+
+    let attempts = upstream.attempts();
+    let refused = attempts.iter().filter(|(_, up)| !up).count();
+    assert_eq!(sent, 400);
+    assert_eq!(answered, sent, "every request the outage cost was answered");
+    // While down, only the requests arriving then and a few probes reached
+    // the upstream: 100 first attempts, and probes at growing intervals.
+    assert!(
+        (100..=110).contains(&refused),
+        "{refused} attempts were refused"
+    );
+    // And the retries added at most the budget's 20% of the traffic.
+    assert!(attempts.len() <= sent * 6 / 5, "{} attempts", attempts.len());
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_the_budget_the_same_outage_loses_requests_and_storms() {
+    // The contrast that shows the test above can fail: the old defaults.
+    let upstream = Upstream::down_between(Duration::from_secs(1), Duration::from_secs(2));
+    let policy = RetryPolicy::builder()
+        .jitter_seed(7)
+        .no_budget()
+        .build()
+        .unwrap();
+    let service = RetryLayer::new(policy).layer(upstream.clone());
+
+    let (sent, answered) = open_loop(service, Duration::from_millis(10), Duration::from_secs(4)).await;
+
+    let refused = upstream.attempts().iter().filter(|(_, up)| !up).count();
+    assert!(answered < sent, "{answered} of {sent} answered");
+    assert!(refused > 300, "{refused} attempts were refused");
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiting_retries_are_released_at_the_budgets_pace_not_all_at_once() {
+    // 200 requests over 2 s (100 a second) while the upstream is up, then
+    // 100 more in the 1 s it is down.
+    let upstream = Upstream::down_between(Duration::from_secs(2), Duration::from_secs(3));
+    let policy = RetryPolicy::builder().jitter_seed(11).build().unwrap();
+    let service = RetryLayer::new(policy).layer(upstream.clone());
+
+    open_loop(service, Duration::from_millis(10), Duration::from_secs(3)).await;
+
+    // After the upstream is back, no new requests come: every attempt from
+    // then on is a waiting retry. The budget allows 20% of 300 requests over
+    // the window, 60 per 10 s: 6 a second, after a burst of 3.
+    let back = upstream.down_until;
+    let released: Vec<Instant> = upstream
+        .attempts()
+        .iter()
+        .filter(|(at, _)| *at >= back)
+        .map(|(at, _)| *at)
+        .collect();
+    assert!(!released.is_empty(), "the waiting retries went");
+    let in_first_second = released
+        .iter()
+        .filter(|at| **at < back + Duration::from_secs(1))
+        .count();
+    assert!(
+        in_first_second <= 3 + 7,
+        "{in_first_second} retries in the first second after the upstream came back"
+    );
+    // At most 3 went within any 100 ms: none are released together.
+    for (i, at) in released.iter().enumerate() {
+        let close = released[i..]
+            .iter()
+            .take_while(|later| **later < *at + Duration::from_millis(100))
+            .count();
+        assert!(close <= 3, "{close} retries within 100 ms of {at:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_that_cannot_wait_gets_its_error_at_once() {
+    // The queue holds one request: of many failing at once, the rest get
+    // their errors after their own backoff pause, without waiting.
+    let upstream = Upstream::down_between(Duration::ZERO, Duration::from_secs(3600));
+    let policy = RetryPolicy::builder()
+        .backoff(Backoff::exponential(Duration::from_millis(10)).max_delay(Duration::from_millis(10)))
+        .budget(RetryBudget::default().max_waiting(1))
+        .build()
+        .unwrap();
+    let service = RetryLayer::new(policy).layer(upstream.clone());
+
+    let start = Instant::now();
+    let mut calls: FuturesUnordered<_> = (0..20).map(|_| service.clone().oneshot(get())).collect();
+    let mut done_at_once = 0;
+    while let Some(result) = calls.next().await {
+        let error = result.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::ConnectionRefused, "the upstream's own error");
+        if start.elapsed() <= Duration::from_millis(10) {
+            done_at_once += 1;
+        }
+    }
+    // One waits, one probes: the other 18 could not wait.
+    assert!(done_at_once >= 18, "{done_at_once} of 20 returned at once");
+    // And those that waited gave up within the default wait of 5 s.
+    assert!(start.elapsed() <= Duration::from_secs(6), "{:?}", start.elapsed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiting_retry_gives_up_at_the_policys_deadline() {
+    let upstream = Upstream::down_between(Duration::ZERO, Duration::from_secs(3600));
+    let policy = RetryPolicy::builder()
+        .max_elapsed(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let service = RetryLayer::new(policy).layer(upstream.clone());
+
+    let start = Instant::now();
+    let mut calls: FuturesUnordered<_> = (0..50).map(|_| service.clone().oneshot(get())).collect();
+    while let Some(result) = calls.next().await {
+        assert_eq!(result.unwrap_err().kind(), ErrorKind::ConnectionRefused);
+        assert!(start.elapsed() <= Duration::from_secs(2), "{:?}", start.elapsed());
+    }
+}
+
+/// Starts `n` requests to a dead upstream and polls them for `for_how_long`
+/// of paused time; returns the requests still pending and how many ended.
+async fn start_waiting<S>(
+    service: &S,
+    n: usize,
+    for_how_long: Duration,
+) -> (FuturesUnordered<tower::util::Oneshot<S, Request<String>>>, usize)
+where
+    S: Service<Request<String>, Response = Response<String>, Error = io::Error> + Clone,
+{
+    let mut calls: FuturesUnordered<_> = (0..n).map(|_| service.clone().oneshot(get())).collect();
+    let mut ended = 0;
+    let deadline = tokio::time::sleep(for_how_long);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            Some(result) = calls.next() => {
+                assert!(result.is_err());
+                ended += 1;
+            }
+            () = &mut deadline => break,
+        }
+    }
+    (calls, ended)
+}
+
+#[tokio::test(start_paused = true)]
+async fn ten_thousand_cancelled_waiters_leave_their_places_free() {
+    let upstream = Upstream::down_between(Duration::ZERO, Duration::from_secs(3600));
+    let policy = RetryPolicy::builder()
+        .max_retries(1)
+        .budget(RetryBudget::default().max_waiting(10_000).max_wait(Duration::from_secs(60)))
+        .build()
+        .unwrap();
+    let service = RetryLayer::new(policy).layer(upstream.clone());
+
+    // 10,000 requests wait (a few probes end), and are then dropped.
+    let (waiting, ended) = start_waiting(&service, 10_000, Duration::from_secs(1)).await;
+    assert!(ended <= 10, "{ended} ended while the queue had room");
+    drop(waiting);
+
+    // Had they kept their places, the queue would be full and these would
+    // all end at once.
+    let (still_waiting, ended) = start_waiting(&service, 10_000, Duration::from_secs(1)).await;
+    assert!(ended <= 10, "{ended} ended: the dropped requests kept their places");
+
+    // The control: with those 10,000 still waiting, new requests find the
+    // queue full and get their errors at once.
+    let (_, ended) = start_waiting(&service, 100, Duration::from_secs(1)).await;
+    assert_eq!(ended, 100);
+    drop(still_waiting);
+}
