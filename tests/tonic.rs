@@ -380,7 +380,7 @@ mod connect_failures {
                         }
                         if head[3] == 0x1 {
                             counted.fetch_add(1, Ordering::SeqCst);
-                            let _ = stream.set_linger(Some(Duration::ZERO));
+                            let _ = stream.set_zero_linger();
                             return;
                         }
                     }
