@@ -114,7 +114,9 @@ fn read(link: &(dyn StdError + 'static), place: Place) -> Reading {
         // written and processed, like an io `TimedOut`.
         return Reading::Decided(cap(ErrorClass::ConnectionLost, place));
     }
-    if place == Place::Connector && is_invalid_url(link) {
+    if place == Place::Connector
+        && (is_invalid_url(link) || shapes::is_permanent_tonic_connect_failure(link))
+    {
         return Reading::Decided(ErrorClass::Other);
     }
     if place == Place::Unknown && shapes::is_tonic_transport_error(link) {
@@ -452,9 +454,18 @@ mod tests {
         assert_eq!(classify(&tonic_connect(dns)), ErrorClass::Connect);
         let timeout = Message("tcp connect error", Some(io(io::ErrorKind::TimedOut)));
         assert_eq!(classify(&tonic_connect(timeout)), ErrorClass::Connect);
-        // Permanent failures stay permanent there.
+        // Permanent failures stay permanent there, tonic's own included.
         let certificate = Message("tls handshake", Some(io(io::ErrorKind::InvalidData)));
         assert_eq!(classify(&tonic_connect(certificate)), ErrorClass::Other);
+        for message in [
+            "Connecting to HTTPS without TLS enabled",
+            "HTTP/2 was not negotiated.",
+        ] {
+            let permanent = tonic_connect(Message(message, None));
+            assert_eq!(classify(&permanent), ErrorClass::Other, "{message}");
+        }
+        let handshake_timeout = tonic_connect(Message("TLS handshake timeout.", None));
+        assert_eq!(classify(&handshake_timeout), ErrorClass::Connect);
         // hyper-timeout's connect timeout, right under tonic's error.
         let elapsed = tokio::runtime::Builder::new_current_thread()
             .enable_time()

@@ -43,6 +43,23 @@ pub(crate) fn is_tonic_connect_error(link: &(dyn StdError + 'static)) -> bool {
     debug_starts_with(link, "ConnectError(") && link.to_string() == cause.to_string()
 }
 
+/// tonic's connect failures that no later attempt can cure, by their
+/// message: both carry no cause, and are read only where the walk stands
+/// at a connector (tonic puts them under its `ConnectError`; tonic 0.14.9,
+/// with a TLS feature): `HttpsUriWithoutTlsSupport`, "Connecting to HTTPS without TLS
+/// enabled" (`transport/channel/service/connector.rs`, an `https` URI on a
+/// channel without a TLS config), and `TlsError::H2NotNegotiated`, "HTTP/2
+/// was not negotiated." (`transport/channel/service/tls.rs`,
+/// `TlsConnector::connect`: the server's ALPN did not offer `h2`). Its
+/// `TlsError::HandshakeTimeout` is transient, and stays a failed connect.
+pub(crate) fn is_permanent_tonic_connect_failure(link: &(dyn StdError + 'static)) -> bool {
+    const PERMANENT: [&str; 2] = [
+        "Connecting to HTTPS without TLS enabled",
+        "HTTP/2 was not negotiated.",
+    ];
+    link.source().is_none() && PERMANENT.contains(&link.to_string().as_str())
+}
+
 /// hyper-timeout's connect timeout: an io `TimedOut` around tokio's
 /// `Elapsed` (hyper-timeout 0.5.2, `TimeoutConnector::call`:
 /// `io::Error::new(io::ErrorKind::TimedOut, e)` when `timeout(connect_timeout,
