@@ -179,7 +179,7 @@ mod tests {
         assert!(is_connect_timeout_of_hyper_timeout(&timeout));
         let bare = io::Error::from(io::ErrorKind::TimedOut);
         assert!(!is_connect_timeout_of_hyper_timeout(&bare));
-        let other_kind = io::Error::new(io::ErrorKind::Other, tokio_elapsed());
+        let other_kind = io::Error::other(tokio_elapsed());
         assert!(!is_connect_timeout_of_hyper_timeout(&other_kind));
     }
 
