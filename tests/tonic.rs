@@ -350,6 +350,17 @@ mod connect_failures {
         .await;
     }
 
+    #[test]
+    fn tonics_connect_error_counts_only_under_a_channels_error() {
+        // tonic exports `ConnectError`; outside a `Channel`'s
+        // `transport::Error` its shape proves nothing, and only the io
+        // kind inside is read, as for any error.
+        let timed_out = tonic::ConnectError(Box::new(io::Error::from(io::ErrorKind::TimedOut)));
+        assert_eq!(ErrorClass::of(&timed_out), ErrorClass::ConnectionLost);
+        let dns = tonic::ConnectError(Box::new(io::Error::other("dns error")));
+        assert_eq!(ErrorClass::of(&dns), ErrorClass::Other);
+    }
+
     /// An HTTP/2 "server" on 127.0.0.1 that reads each connection's frames
     /// until a HEADERS frame (the call arrived, and counts as processed),
     /// then resets the connection (SO_LINGER 0: RST).
