@@ -47,9 +47,9 @@ use crate::evidence;
 #[non_exhaustive]
 pub enum ErrorClass {
     /// Connecting failed: the request never left the client (refused,
-    /// unreachable, DNS failure, connect timeout, address not available, or
-    /// a request hyper canceled before writing it). Retried for every
-    /// method.
+    /// unreachable, DNS failure, connect timeout, address not available, a
+    /// tonic `Channel`'s failed connect for the call, or a request hyper
+    /// canceled before writing it). Retried for every method.
     Connect,
     /// The server said it did not process the request: an HTTP/2
     /// RST_STREAM with REFUSED_STREAM, or a GOAWAY whose last-stream-id is
@@ -81,6 +81,7 @@ impl ErrorClass {
     /// | hyper's [`is_user()`](hyper::Error::is_user) (the request body failed, ...) | [`Other`]: the caller's own failure |
     /// | hyper's [`is_incomplete_message()`](hyper::Error::is_incomplete_message) or [`is_timeout()`](hyper::Error::is_timeout) | [`ConnectionLost`] |
     /// | any io kind under another hyper-util error (`SendRequest`) or inside a `hyper::Error`, even `ConnectionRefused` or `HostUnreachable`, which Linux also reports on an established connection | at most [`ConnectionLost`] |
+    /// | right under tonic's `transport::Error` (a `Channel`'s): tonic's `ConnectError`, or hyper-timeout's connect timeout | as under `is_connect()`: the channel failed to connect for this call and never sent it. A `hyper::Error` there is the connection's: at most [`ConnectionLost`] |
     /// | tower's or tokio's `Elapsed` (a timeout around one attempt) | [`ConnectionLost`] |
     /// | a bare `io::Error` of the inner service's own | `ConnectionRefused`, `AddrNotAvailable`, `HostUnreachable`, `NetworkUnreachable`: [`Connect`]; `ConnectionReset`, `ConnectionAborted`, `BrokenPipe`, `UnexpectedEof`, `NotConnected`, `TimedOut`: [`ConnectionLost`] |
     ///
@@ -107,6 +108,21 @@ impl ErrorClass {
     /// `error.rs` (`is_remote`: received in a frame from the peer) and
     /// hyper 1.12 `error.rs` (`new_h2`: an h2 error is the source of a
     /// `Kind::Http2` error, or its io error that of a `Kind::Io`).
+    ///
+    /// For tonic (not a dependency: its errors are recognised by their
+    /// `Debug` and `Display` shape, checked against tonic 0.14.9 by
+    /// `tests/tonic.rs`), tonic 0.14.9 `transport/channel/service/connector.rs`
+    /// (`Connector` wraps its connector's and the TLS handshake's error
+    /// in `ConnectError`), `service/reconnect.rs` (`Reconnect` keeps a
+    /// failed connect and returns it from the next `call` in place of
+    /// sending it), `transport/channel/mod.rs` (`Channel` puts it under a
+    /// `transport::Error` of kind `Transport`) and `endpoint.rs`
+    /// (`connect_with_connector` puts hyper-timeout 0.5's
+    /// `TimeoutConnector` around the `Connector`: its connect timeout is an
+    /// io `TimedOut` around tokio's `Elapsed`, outside any `ConnectError`).
+    /// Errors that print otherwise (a later tonic) are not recognised and
+    /// keep the classes they had without this: [`Other`] for a DNS
+    /// failure, [`ConnectionLost`] for a timeout, so fewer retries.
     ///
     /// [`Connect`]: ErrorClass::Connect
     /// [`NotProcessed`]: ErrorClass::NotProcessed

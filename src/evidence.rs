@@ -10,12 +10,14 @@
 //! |---|---|
 //! | under hyper-util's `is_connect()` | transient kinds: `Connect`; permanent ones: `Other` |
 //! | under a hyper-util error of another kind, or inside a `hyper::Error` | `ConnectionLost` |
+//! | under tonic's `ConnectError`, or hyper-timeout's connect timeout, right under tonic's `transport::Error` | as under hyper-util's `is_connect()` |
 //! | nowhere known (a bare error of the inner service) | what the io kind says |
 
 use std::error::Error as StdError;
 use std::io;
 
 use crate::classify::ErrorClass;
+use crate::shapes;
 
 /// Where the walk down an error chain stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +32,13 @@ enum Place {
     /// the request may have been written.
     #[cfg_attr(not(feature = "hyper"), allow(dead_code))]
     Transport,
+    /// Right under tonic's `transport::Error` (kind `Transport`), for one
+    /// link: what a `Channel` wraps there says where it failed. Its
+    /// `ConnectError`, or hyper-timeout's connect timeout, is the
+    /// connector's; a `hyper::Error` is a connection's; anything else
+    /// (tower's `buffer` errors, tonic's `TimeoutExpired`) is read as if
+    /// nothing had been seen.
+    UnderTonic,
 }
 
 /// The class of `error`, walking its chain from the outermost link.
@@ -49,6 +58,8 @@ fn walk(error: &(dyn StdError + 'static), mut place: Place) -> ErrorClass {
         match read(link, place) {
             Reading::Decided(class) => return class,
             Reading::Enter(inner) => place = inner,
+            // `UnderTonic` places its one link only.
+            Reading::Nothing if place == Place::UnderTonic => place = Place::Unknown,
             Reading::Nothing => {}
         }
         next = source(link);
@@ -59,7 +70,7 @@ fn walk(error: &(dyn StdError + 'static), mut place: Place) -> ErrorClass {
         // error of no telling kind): nothing was sent, and a later attempt
         // may succeed.
         Place::Connector => ErrorClass::Connect,
-        Place::Unknown | Place::Transport => ErrorClass::Other,
+        Place::Unknown | Place::Transport | Place::UnderTonic => ErrorClass::Other,
     }
 }
 
@@ -75,6 +86,11 @@ enum Reading {
 }
 
 fn read(link: &(dyn StdError + 'static), place: Place) -> Reading {
+    if place == Place::UnderTonic {
+        if let Some(reading) = read_under_tonic(link) {
+            return reading;
+        }
+    }
     #[cfg(feature = "hyper")]
     if let Some(error) = link.downcast_ref::<hyper_util::client::legacy::Error>() {
         return read_client_error(error, place);
@@ -98,10 +114,43 @@ fn read(link: &(dyn StdError + 'static), place: Place) -> Reading {
         // written and processed, like an io `TimedOut`.
         return Reading::Decided(cap(ErrorClass::ConnectionLost, place));
     }
-    if place == Place::Connector && is_refused_before_connecting(link) {
+    if place == Place::Connector
+        && (is_refused_before_connecting(link) || shapes::is_permanent_tonic_connect_failure(link))
+    {
         return Reading::Decided(ErrorClass::Other);
     }
+    if place == Place::Unknown && shapes::is_tonic_transport_error(link) {
+        // Only where no wrapper was seen: a tonic `Channel` is the service
+        // the layer wraps, its error the outermost (or under the caller's
+        // own `Status`). Never inside a connection's error.
+        return Reading::Enter(Place::UnderTonic);
+    }
     Reading::Nothing
+}
+
+/// The link right under tonic's `transport::Error` (tonic 0.14.9): where
+/// the `Channel` failed.
+///
+/// The `Channel` (`transport/channel/mod.rs`) is a tower `Buffer` over a
+/// `Reconnect` (`service/reconnect.rs`) over hyper's HTTP/2 `SendRequest`
+/// (`service/connection.rs`). A connect that failed is kept by `Reconnect`
+/// (`poll_ready`: `self.error = Some(error)`) and returned by the *next*
+/// call in place of sending it (`call`: `ResponseFuture::error`), so that
+/// call was never written; the `Buffer` passes the boxed error on as it is,
+/// and `Channel`'s future puts it right under a `transport::Error`. A
+/// connection's own failure is a `hyper::Error` there (`SendRequest::call`).
+fn read_under_tonic(link: &(dyn StdError + 'static)) -> Option<Reading> {
+    if shapes::is_connect_timeout_of_hyper_timeout(link) {
+        // A custom connector's connect timeout: nothing was sent.
+        return Some(Reading::Decided(ErrorClass::Connect));
+    }
+    if shapes::is_tonic_connect_error(link) {
+        // tonic's `Connector` failed: read its cause as hyper-util's
+        // `is_connect()` cause (a DNS failure, a refused or timed-out
+        // connect, a TLS handshake, a URI it cannot serve).
+        return Some(Reading::Enter(Place::Connector));
+    }
+    None
 }
 
 /// hyper-util's legacy client error (hyper-util 0.1.21,
@@ -149,7 +198,7 @@ fn read_hyper_error(error: &hyper::Error, place: Place) -> Reading {
         // A connector that speaks HTTP itself (a proxy's CONNECT): still
         // the connector's failure.
         Place::Connector => Reading::Nothing,
-        Place::Unknown | Place::Transport => Reading::Enter(Place::Transport),
+        Place::Unknown | Place::Transport | Place::UnderTonic => Reading::Enter(Place::Transport),
     }
 }
 
@@ -412,6 +461,109 @@ mod tests {
         let wrapped = io::Error::other(Message("invalid URL, scheme is not http", None));
         assert!(wrapped.source().is_none());
         assert_eq!(classify_connector_error(&wrapped), ErrorClass::Other);
+    }
+
+    /// tonic's `transport::Error` and `ConnectError` as they print
+    /// (tonic 0.14.9, `transport/error.rs`, `status.rs`): tonic is not a
+    /// dependency, so these look-alikes stand in; `tests/tonic.rs` runs the
+    /// real ones.
+    struct TonicTransport(Box<dyn StdError + Send + Sync>);
+
+    impl fmt::Debug for TonicTransport {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_tuple("tonic::transport::Error")
+                .field(&format_args!("Transport"))
+                .field(&self.0)
+                .finish()
+        }
+    }
+
+    impl fmt::Display for TonicTransport {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("transport error")
+        }
+    }
+
+    impl StdError for TonicTransport {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            Some(self.0.as_ref())
+        }
+    }
+
+    #[derive(Debug)]
+    struct ConnectError(Box<dyn StdError + Send + Sync>);
+
+    impl fmt::Display for ConnectError {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            fmt::Display::fmt(&self.0, f)
+        }
+    }
+
+    impl StdError for ConnectError {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            Some(self.0.as_ref())
+        }
+    }
+
+    fn tonic_connect(cause: Message) -> TonicTransport {
+        TonicTransport(Box::new(ConnectError(Box::new(cause))))
+    }
+
+    #[test]
+    fn under_tonics_connect_error_the_connector_failed() {
+        let dns = Message("dns error", Some(io::Error::other("no such host")));
+        assert_eq!(classify(&tonic_connect(dns)), ErrorClass::Connect);
+        let timeout = Message("tcp connect error", Some(io(io::ErrorKind::TimedOut)));
+        assert_eq!(classify(&tonic_connect(timeout)), ErrorClass::Connect);
+        // Permanent failures stay permanent there, tonic's own included.
+        let certificate = Message("tls handshake", Some(io(io::ErrorKind::InvalidData)));
+        assert_eq!(classify(&tonic_connect(certificate)), ErrorClass::Other);
+        for message in [
+            "Connecting to HTTPS without TLS enabled",
+            "HTTP/2 was not negotiated.",
+        ] {
+            let permanent = tonic_connect(Message(message, None));
+            assert_eq!(classify(&permanent), ErrorClass::Other, "{message}");
+        }
+        let handshake_timeout = tonic_connect(Message("TLS handshake timeout.", None));
+        assert_eq!(classify(&handshake_timeout), ErrorClass::Connect);
+        // hyper-timeout's connect timeout, right under tonic's error.
+        let elapsed = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap()
+            .block_on(async {
+                let never = std::future::pending::<()>();
+                tokio::time::timeout(std::time::Duration::ZERO, never).await
+            })
+            .unwrap_err();
+        let timed_out = TonicTransport(Box::new(io::Error::new(io::ErrorKind::TimedOut, elapsed)));
+        assert_eq!(classify(&timed_out), ErrorClass::Connect);
+    }
+
+    #[test]
+    fn tonics_shapes_count_only_where_a_channel_puts_them() {
+        // A `ConnectError` with no tonic error above it: the io kind alone.
+        let alone = ConnectError(Box::new(io(io::ErrorKind::TimedOut)));
+        assert_eq!(classify(&alone), ErrorClass::ConnectionLost);
+        // ...or below another link (tower's buffer error, say).
+        let deeper = TonicTransport(Box::new(Message(
+            "buffered service failed",
+            Some(io::Error::other(ConnectError(Box::new(io(
+                io::ErrorKind::TimedOut,
+            ))))),
+        )));
+        assert_eq!(classify(&deeper), ErrorClass::ConnectionLost);
+        // A bare timed-out io error under tonic's error: no `Elapsed` in it.
+        let bare = TonicTransport(Box::new(io(io::ErrorKind::TimedOut)));
+        assert_eq!(classify(&bare), ErrorClass::ConnectionLost);
+        // Under the connector already, tonic's error is not read again.
+        let dns = Message("dns error", Some(io::Error::other("no such host")));
+        assert_eq!(
+            classify_connector_error(&tonic_connect(dns)),
+            ErrorClass::Connect
+        );
     }
 
     #[test]

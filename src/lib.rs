@@ -141,6 +141,7 @@ mod replay;
 mod report;
 mod request;
 mod service;
+mod shapes;
 mod timer;
 
 pub use backoff::{Backoff, Delays, Jitter};

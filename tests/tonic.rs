@@ -6,7 +6,12 @@
 //!   wrapped in a `ReplayBody`, retries a call the server refused
 //!   (REFUSED_STREAM) and one to a server that starts late; when retries
 //!   are spent the caller sees `Unavailable`, the original error in its
-//!   `source()`.
+//!   `source()`;
+//! - the channel's own connect failures, which tonic wraps in its
+//!   `ConnectError` (hiding hyper-util's `is_connect()`): a failed DNS
+//!   lookup and a connect timeout to a full accept backlog are retried for
+//!   a call (a POST), by both of tonic's connectors; a connection the
+//!   server resets after reading the call is not.
 #![cfg(feature = "hyper")]
 
 mod support;
@@ -101,7 +106,7 @@ mod channel {
     /// A channel wrapped in the layer: each call's body is recorded (up
     /// to `REPLAY_LIMIT`) so it can be sent again, and an error left once
     /// retries are spent becomes `Unavailable` with the error as source.
-    fn retrying(
+    pub(crate) fn retrying(
         channel: Channel,
         max_retries: u32,
     ) -> impl tonic::client::GrpcService<
@@ -196,6 +201,225 @@ mod channel {
         assert_eq!(
             ErrorClass::of(transport),
             ErrorClass::Connect,
+            "{transport:?}"
+        );
+    }
+}
+
+// ===== tonic's own connect failures, around the channel =====
+
+#[cfg(feature = "http2")]
+mod connect_failures {
+    use super::*;
+    use std::error::Error as _;
+    use std::io;
+    use std::net::SocketAddr;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll};
+    use std::time::Instant;
+
+    use hyper_util::client::legacy::connect::dns::Name;
+    use hyper_util::client::legacy::connect::HttpConnector;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpSocket, TcpStream};
+    use tonic::transport::Channel;
+    use tower_conn_retry::ErrorClass;
+
+    use crate::channel::retrying;
+    use crate::support::grpc::{echo_server, say, serve_echo_on};
+    use crate::support::h2_server::Ledger;
+
+    /// A resolver that fails its first `failures` lookups, as a name that
+    /// does not resolve yet would, then answers `addr`: no lookup leaves
+    /// the machine. Records the names it was asked.
+    #[derive(Clone)]
+    struct ScriptedResolver {
+        failures: usize,
+        addr: SocketAddr,
+        asked: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Service<Name> for ScriptedResolver {
+        type Response = std::vec::IntoIter<SocketAddr>;
+        type Error = io::Error;
+        type Future = std::future::Ready<Result<Self::Response, io::Error>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), io::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, name: Name) -> Self::Future {
+            let mut asked = self.asked.lock().unwrap();
+            asked.push(name.as_str().to_string());
+            // getaddrinfo's failure, as hyper-util's `GaiResolver` returns
+            // it: an io error of no telling kind.
+            std::future::ready(if asked.len() <= self.failures {
+                Err(io::Error::other("failed to lookup address information"))
+            } else {
+                Ok(vec![self.addr].into_iter())
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_after_a_failed_dns_lookup_is_sent_again() {
+        let (addr, ledger) = echo_server().await;
+        let resolver = ScriptedResolver {
+            failures: 2,
+            addr,
+            asked: Arc::default(),
+        };
+        let connector = HttpConnector::new_with_resolver(resolver.clone());
+        let channel = Endpoint::from_shared(format!("http://grpc.invalid:{}", addr.port()))
+            .unwrap()
+            .connect_with_connector_lazy(connector);
+
+        let reply = say(retrying(channel, 3), "hello", "dns-1").await.unwrap();
+
+        assert_eq!(reply.into_inner().text, "HELLO");
+        assert_eq!(ledger.get("dns-1").processed, 1);
+        assert_eq!(*resolver.asked.lock().unwrap(), ["grpc.invalid"; 3]);
+    }
+
+    /// A listener on 127.0.0.1 whose accept queue is full: it never
+    /// accepts, and connections are opened to it until one is not
+    /// answered (Linux drops a SYN when the accept queue is full:
+    /// `tcp_conn_request`, `sk_acceptq_is_full`). The connections that
+    /// filled it are returned, to be kept open.
+    async fn full_backlog() -> (TcpListener, Vec<TcpStream>) {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut fillers = Vec::new();
+        for _ in 0..64 {
+            let connect = TcpStream::connect(addr);
+            match tokio::time::timeout(Duration::from_millis(200), connect).await {
+                Ok(stream) => fillers.push(stream.expect("connect to the backlog")),
+                Err(_) => return (listener, fillers),
+            }
+        }
+        panic!("the accept queue never filled");
+    }
+
+    /// Calls through a channel to a full accept backlog that `channel`
+    /// builds with a 100 ms connect timeout; the listener starts accepting
+    /// (and serving the echo) 250 ms in. Attempts at about 0, 120 and
+    /// 260 ms (20 ms base, no jitter): the first two time out.
+    async fn call_through_a_full_backlog(channel: impl FnOnce(Endpoint) -> Channel) {
+        let (listener, _fillers) = full_backlog().await;
+        let addr = listener.local_addr().unwrap();
+        let ledger = Ledger::default();
+        let serving = ledger.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            serve_echo_on(listener, serving);
+        });
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect_timeout(Duration::from_millis(100));
+
+        let started = Instant::now();
+        let reply = say(retrying(channel(endpoint), 6), "hello", "backlog-1")
+            .await
+            .unwrap();
+
+        assert_eq!(reply.into_inner().text, "HELLO");
+        assert_eq!(ledger.get("backlog-1").processed, 1);
+        assert!(
+            started.elapsed() >= Duration::from_millis(200),
+            "two connect timeouts came first: {:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_call_after_a_connect_timeout_is_sent_again() {
+        // tonic's own connector: `HttpConnector::set_connect_timeout`.
+        call_through_a_full_backlog(|endpoint| endpoint.connect_lazy()).await;
+    }
+
+    #[tokio::test]
+    async fn a_call_after_a_connect_timeout_of_a_custom_connector_is_sent_again() {
+        // A connector of the user's own: tonic puts hyper-timeout's
+        // `TimeoutConnector` around it.
+        call_through_a_full_backlog(|endpoint| {
+            endpoint.connect_with_connector_lazy(HttpConnector::new())
+        })
+        .await;
+    }
+
+    #[test]
+    fn tonics_connect_error_counts_only_under_a_channels_error() {
+        // tonic exports `ConnectError`; outside a `Channel`'s
+        // `transport::Error` its shape proves nothing, and only the io
+        // kind inside is read, as for any error.
+        let timed_out = tonic::ConnectError(Box::new(io::Error::from(io::ErrorKind::TimedOut)));
+        assert_eq!(ErrorClass::of(&timed_out), ErrorClass::ConnectionLost);
+        let dns = tonic::ConnectError(Box::new(io::Error::other("dns error")));
+        assert_eq!(ErrorClass::of(&dns), ErrorClass::Other);
+    }
+
+    /// An HTTP/2 "server" on 127.0.0.1 that reads each connection's frames
+    /// until a HEADERS frame (the call arrived, and counts as processed),
+    /// then resets the connection (SO_LINGER 0: RST).
+    async fn resetting_server() -> (SocketAddr, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let processed = Arc::new(AtomicUsize::new(0));
+        let counted = processed.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let counted = counted.clone();
+                tokio::spawn(async move {
+                    // An empty SETTINGS frame.
+                    let _ = stream.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await;
+                    let mut preface = [0; 24];
+                    if stream.read_exact(&mut preface).await.is_err() {
+                        return;
+                    }
+                    for _ in 0..64 {
+                        let mut head = [0; 9];
+                        if stream.read_exact(&mut head).await.is_err() {
+                            return;
+                        }
+                        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+                        let mut payload = vec![0; len];
+                        if stream.read_exact(&mut payload).await.is_err() {
+                            return;
+                        }
+                        if head[3] == 0x1 {
+                            counted.fetch_add(1, Ordering::SeqCst);
+                            let _ = stream.set_zero_linger();
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, processed)
+    }
+
+    #[tokio::test]
+    async fn a_call_whose_connection_was_reset_after_it_arrived_is_not_sent_again() {
+        let (addr, processed) = resetting_server().await;
+        let channel = Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect_lazy();
+
+        let status = say(retrying(channel, 3), "hello", "reset-1")
+            .await
+            .unwrap_err();
+
+        assert_eq!(processed.load(Ordering::SeqCst), 1, "{status:?}");
+        let transport = status
+            .source()
+            .and_then(|source| source.downcast_ref::<tonic::transport::Error>())
+            .expect("a tonic transport error");
+        assert_eq!(
+            ErrorClass::of(transport),
+            ErrorClass::ConnectionLost,
             "{transport:?}"
         );
     }

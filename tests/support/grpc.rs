@@ -78,6 +78,20 @@ pub fn echo_server_after(addr: SocketAddr, delay: std::time::Duration) -> Ledger
     ledger
 }
 
+/// The echo server, refusing nothing, on a listener bound already.
+pub async fn echo_server() -> (SocketAddr, Ledger) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let ledger = Ledger::default();
+    serve_echo(listener, ledger.clone(), false);
+    (addr, ledger)
+}
+
+/// The echo server, refusing nothing, on `listener`, recording in `ledger`.
+pub fn serve_echo_on(listener: TcpListener, ledger: Ledger) {
+    serve_echo(listener, ledger, false);
+}
+
 fn serve_echo(listener: TcpListener, ledger: Ledger, refuse_first: bool) {
     h2_server::serve_streams(listener, ledger, refuse_first, answer_echo);
 }
