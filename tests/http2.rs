@@ -386,3 +386,284 @@ async fn under_refusals_goaways_and_drops_no_post_is_processed_twice() {
         "{refused_posts_ok} of {refused_posts} refused POSTs succeeded"
     );
 }
+
+// ===== a tower service built on the `h2` crate =====
+
+/// A TCP connection whose reads fail with `kind` once the server has
+/// processed a request on it (`processed` rose above what it was when the
+/// connection opened): what Linux reports after an ICMP error on an
+/// established connection, seen by a client that talks `h2` directly.
+struct FailsOnceProcessed {
+    stream: tokio::net::TcpStream,
+    processed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    at_open: usize,
+    kind: std::io::ErrorKind,
+}
+
+impl tokio::io::AsyncRead for FailsOnceProcessed {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::sync::atomic::Ordering;
+        // The server counts the request before it answers, so the answer
+        // that wakes this read finds the count risen.
+        let before = buf.filled().len();
+        std::task::ready!(std::pin::Pin::new(&mut self.stream).poll_read(cx, buf))?;
+        if buf.filled().len() > before && self.processed.load(Ordering::SeqCst) > self.at_open {
+            return std::task::Poll::Ready(Err(self.kind.into()));
+        }
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncWrite for FailsOnceProcessed {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A POST through a tower service that opens an HTTP/2 connection with the
+/// `h2` crate for each call (errors boxed, as tower's are), to an `h2`
+/// server that counts each request and then answers it; the client's reads
+/// fail with `kind` once the server has counted the request. Returns the
+/// class of the caller's error and how many times the server processed
+/// the POST.
+async fn post_through_bare_h2(kind: std::io::ErrorKind) -> (ErrorClass, usize) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let processed = Arc::new(AtomicUsize::new(0));
+    let counted = processed.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let Ok(mut connection) = h2::server::handshake(stream).await else {
+                    return;
+                };
+                while let Some(Ok((_request, mut respond))) = connection.accept().await {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    let _ = respond.send_response(http::Response::new(()), true);
+                }
+            });
+        }
+    });
+
+    let opened = processed.clone();
+    let service = tower::service_fn(move |request: Request<()>| {
+        let processed = opened.clone();
+        async move {
+            let stream = tokio::net::TcpStream::connect(addr).await?;
+            let at_open = processed.load(Ordering::SeqCst);
+            let io = FailsOnceProcessed {
+                stream,
+                processed,
+                at_open,
+                kind,
+            };
+            let (send, connection) = h2::client::handshake(io).await?;
+            tokio::spawn(connection);
+            let mut send = send.ready().await?;
+            let (response, _) = send.send_request(request, true)?;
+            let response = response.await?;
+            Ok::<_, BoxError>(response.map(drop))
+        }
+    });
+    let policy = RetryPolicy::builder()
+        .max_retries(3)
+        .backoff(Backoff::exponential(Duration::from_millis(1)).jitter(Jitter::None))
+        .build()
+        .unwrap();
+    let mut client = Retry::new(service, policy);
+
+    let request = Request::post(format!("http://{addr}/orders"))
+        .body(())
+        .unwrap();
+    let error = client
+        .ready()
+        .await
+        .unwrap()
+        .call(request)
+        .await
+        .unwrap_err();
+    let h2 = error.downcast_ref::<h2::Error>().expect("an h2::Error");
+    assert_eq!(h2.get_io().map(|io| io.kind()), Some(kind), "{error:?}");
+    (ErrorClass::of(&*error), processed.load(Ordering::SeqCst))
+}
+
+/// An `h2::Error` only comes from an established connection: an io kind
+/// inside it (even one that reads as "never connected") means at most a
+/// lost connection, and a POST the server processed is not sent again.
+#[tokio::test]
+async fn an_io_error_inside_an_h2_error_never_resends_a_post() {
+    for kind in [
+        std::io::ErrorKind::HostUnreachable,
+        std::io::ErrorKind::ConnectionRefused,
+    ] {
+        let (class, processed) = post_through_bare_h2(kind).await;
+        assert_eq!(
+            (class, processed),
+            (ErrorClass::ConnectionLost, 1),
+            "{kind:?}"
+        );
+    }
+}
+
+// ===== a stream queued behind MAX_CONCURRENT_STREAMS =====
+
+/// Sends a slow GET and then a `method` request on one HTTP/2 connection
+/// to a hyper server that allows one stream at a time
+/// (`max_concurrent_streams(1)`): the second waits in hyper's dispatch
+/// task for a free stream. The server then shuts the connection down
+/// gracefully (GOAWAY) before answering the slow GET; later connections
+/// are served at once. Returns the queued request's result (with its
+/// error's chain as text) and what the server processed.
+async fn queued_behind_a_slow_stream(
+    method: Method,
+) -> (Result<StatusCode, (ErrorClass, String)>, Ledger) {
+    use http_body_util::Full;
+    use hyper::body::Incoming;
+    use hyper_util::rt::TokioIo;
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let ledger = Ledger::default();
+    let (arrived, mut slow_arrived) = tokio::sync::watch::channel(false);
+    let (release, released) = tokio::sync::watch::channel(false);
+    let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+    let served = ledger.clone();
+    let server = tokio::spawn(async move {
+        let arrived = std::sync::Arc::new(arrived);
+        let mut first = true;
+        while let Ok((stream, _)) = listener.accept().await {
+            let (ledger, arrived, released) = (served.clone(), arrived.clone(), released.clone());
+            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                ledger.update(&id, request.method(), |e| e.processed += 1);
+                let (arrived, mut released) = (arrived.clone(), released.clone());
+                async move {
+                    if id == "slow" {
+                        arrived.send_replace(true);
+                        let _ = released.wait_for(|now| *now).await;
+                    }
+                    Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(
+                        Bytes::from_static(b"done"),
+                    )))
+                }
+            });
+            let mut shutdown = if std::mem::take(&mut first) {
+                shutdown_rx.clone()
+            } else {
+                tokio::sync::watch::channel(false).1
+            };
+            tokio::spawn(async move {
+                let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .max_concurrent_streams(1)
+                    .serve_connection(TokioIo::new(stream), service);
+                tokio::pin!(connection);
+                tokio::select! {
+                    _ = connection.as_mut() => {}
+                    _ = async { drop(shutdown.wait_for(|now| *now).await) } => {
+                        connection.as_mut().graceful_shutdown();
+                        let _ = connection.await;
+                    }
+                }
+            });
+        }
+    });
+
+    let client = h2_client(3);
+    let mut slow_client = client.clone();
+    let slow = tokio::spawn(async move {
+        send(&mut slow_client, request(Method::GET, addr, "slow"))
+            .await
+            .map(|r| r.status())
+    });
+    slow_arrived.wait_for(|now| *now).await.unwrap();
+    let mut queued_client = client.clone();
+    let queued = tokio::spawn(async move {
+        match send(&mut queued_client, request(method, addr, "queued")).await {
+            Ok(response) => Ok(response.status()),
+            Err(error) => {
+                let mut chain = Vec::new();
+                let mut link: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+                while let Some(error) = link {
+                    chain.push(error.to_string());
+                    link = error.source();
+                }
+                Err((ErrorClass::of(&error), chain.join(": ")))
+            }
+        }
+    });
+    // Nothing on the wire shows the second request waiting inside the
+    // client; give it time to reach hyper's dispatch task.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(ledger.get("queued").processed, 0, "not queued");
+
+    shutdown.send(true).unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(10), queued)
+        .await
+        .expect("the queued request hung")
+        .unwrap();
+    release.send(true).unwrap();
+    let slow = tokio::time::timeout(Duration::from_secs(10), slow)
+        .await
+        .expect("the slow request hung")
+        .unwrap();
+    assert_eq!(slow.unwrap(), StatusCode::OK);
+    server.abort();
+    (result, ledger)
+}
+
+/// hyper drops the queued request's callback when GOAWAY arrives: a
+/// `DispatchGone` user error. The same error can follow a stream already
+/// written, so it is a lost connection: a GET is sent again.
+#[tokio::test]
+async fn a_get_queued_behind_max_concurrent_streams_is_resent_after_goaway() {
+    let (result, ledger) = queued_behind_a_slow_stream(Method::GET).await;
+
+    assert_eq!(result, Ok(StatusCode::OK));
+    assert_eq!(ledger.get("queued").processed, 1);
+    assert_eq!(ledger.get("slow").processed, 1);
+}
+
+/// ...and a POST is not: it is returned as a lost connection.
+#[tokio::test]
+async fn a_post_queued_behind_max_concurrent_streams_is_not_resent_after_goaway() {
+    let (result, ledger) = queued_behind_a_slow_stream(Method::POST).await;
+
+    let (class, chain) = result.unwrap_err();
+    assert!(chain.contains("dispatch task is gone"), "{chain}");
+    assert_eq!(class, ErrorClass::ConnectionLost, "{chain}");
+    // It never left the client, and was not sent again.
+    assert_eq!(ledger.get("queued").processed, 0);
+}
