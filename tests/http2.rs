@@ -1,8 +1,9 @@
-//! HTTP/2's "not processed" signals (RFC 9113, section 8.7) on real
-//! HTTP/2 connections on 127.0.0.1: a stream the server refused with
-//! REFUSED_STREAM, or one above a GOAWAY's last-stream-id, is retried for
-//! every method; a stream at or below it is resent only if idempotent.
-//! Each test asserts what the server processed.
+//! HTTP/2 on real connections on 127.0.0.1: a stream the server refused
+//! with REFUSED_STREAM (RFC 9113, section 8.7) is retried for every method;
+//! a stream failed by a GOAWAY (above its last-stream-id or not), a request
+//! hyper dropped when GOAWAY arrived, or an io error inside an `h2::Error`
+//! is a lost connection, resent only if idempotent. Each test asserts what
+//! the server processed.
 #![cfg(feature = "http2")]
 
 mod support;
@@ -199,13 +200,23 @@ async fn go_away_after_stream_3(answer: bool) -> (Vec<Result<StatusCode, ErrorCl
     (results, ledger)
 }
 
+/// A stream above a GOAWAY's last-stream-id is failed with the remote
+/// GOAWAY, but hyper can hand the same error to a stream whose HEADERS it
+/// already queued (`ClientTask::poll`, hyper 1.12 `proto/h2/client.rs`),
+/// so the error proves nothing: a GET above it is sent again, a POST is
+/// returned as a lost connection and never sent twice.
 #[tokio::test]
-async fn streams_above_a_goaway_are_retried_for_every_method() {
+async fn streams_above_a_goaway_are_resent_only_if_idempotent() {
     let (results, ledger) = go_away_after_stream_3(true).await;
 
-    assert_eq!(results, vec![Ok(StatusCode::OK); 4]);
-    for id in ["a", "b", "c", "d"] {
-        assert_eq!(ledger.get(id).processed, 1, "{id}");
+    // a and b were at or below the GOAWAY and answered.
+    assert_eq!(results[..2], [Ok(StatusCode::OK), Ok(StatusCode::OK)]);
+    // c (GET, above): sent again on a new connection.
+    assert_eq!(results[2], Ok(StatusCode::OK));
+    // d (POST, above): returned, not sent again.
+    assert_eq!(results[3], Err(ErrorClass::ConnectionLost));
+    for (id, processed) in [("a", 1), ("b", 1), ("c", 1), ("d", 0)] {
+        assert_eq!(ledger.get(id).processed, processed, "{id}");
     }
 }
 
@@ -219,16 +230,21 @@ async fn streams_at_or_below_a_goaway_are_resent_only_if_idempotent() {
     // b (POST, stream 3) was read, then lost: never sent again.
     assert_eq!(results[1], Err(ErrorClass::ConnectionLost));
     assert_eq!(ledger.get("b").processed, 1);
-    // c and d were above the GOAWAY: not processed, so retried, once each.
-    assert_eq!(results[2..], [Ok(StatusCode::OK), Ok(StatusCode::OK)]);
+    // c and d were above the GOAWAY: the GET is sent again, the POST not.
+    assert_eq!(results[2], Ok(StatusCode::OK));
     assert_eq!(ledger.get("c").processed, 1);
-    assert_eq!(ledger.get("d").processed, 1);
+    assert_eq!(results[3], Err(ErrorClass::ConnectionLost));
+    assert_eq!(ledger.get("d").processed, 0);
 }
 
 // ===== graceful shutdown under load =====
 
+/// hyper's `graceful_shutdown` (GOAWAY 2^31-1, PING, GOAWAY last-stream-id)
+/// under a burst: every GET gets its answer; a POST is answered or
+/// returned as a lost connection (a GOAWAY proves nothing through hyper),
+/// and none is processed twice.
 #[tokio::test]
-async fn a_graceful_shutdown_under_load_loses_no_request_and_processes_none_twice() {
+async fn a_graceful_shutdown_under_load_loses_no_get_and_processes_no_post_twice() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (first, second) = (Ledger::default(), Ledger::default());
@@ -254,7 +270,10 @@ async fn a_graceful_shutdown_under_load_loses_no_request_and_processes_none_twic
             let mut client = client.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(i)).await;
-                send(&mut client, request).await.map(|r| r.status())
+                send(&mut client, request)
+                    .await
+                    .map(|r| r.status())
+                    .map_err(|e| ErrorClass::of(&e))
             })
         })
         .collect();
@@ -273,11 +292,12 @@ async fn a_graceful_shutdown_under_load_loses_no_request_and_processes_none_twic
     let listener = TcpListener::bind(addr).await.unwrap();
     let replacement = h2_server::serve_h2(listener, second.clone());
 
+    let mut results = Vec::new();
     for (i, call) in calls.into_iter().enumerate() {
-        let status = tokio::time::timeout(Duration::from_secs(20), call)
+        let result = tokio::time::timeout(Duration::from_secs(20), call)
             .await
             .unwrap_or_else(|_| panic!("r{i} hung: no answer in 20 s"));
-        assert_eq!(status.unwrap().unwrap(), StatusCode::OK, "r{i}");
+        results.push(result.unwrap());
     }
     replacement.abort();
     let (first, second) = (first.all(), second.all());
@@ -291,7 +311,17 @@ async fn a_graceful_shutdown_under_load_loses_no_request_and_processes_none_twic
         let id = format!("r{i}");
         let processed =
             first.get(&id).map_or(0, |e| e.processed) + second.get(&id).map_or(0, |e| e.processed);
-        assert_eq!(processed, 1, "{id}");
+        match results[i] {
+            Ok(status) => {
+                assert_eq!(status, StatusCode::OK, "{id}");
+                assert_eq!(processed, 1, "{id}");
+            }
+            Err(class) => {
+                assert_eq!(i % 2, 0, "{id}: a GET is lost ({class:?})");
+                assert_eq!(class, ErrorClass::ConnectionLost, "{id}");
+                assert!(processed <= 1, "{id} processed {processed} times");
+            }
+        }
     }
 }
 
@@ -343,8 +373,8 @@ async fn under_refusals_goaways_and_drops_no_post_is_processed_twice() {
                 }
             }
             Err(class) => {
-                // Refusals and GOAWAYs never end a call: only a lost
-                // connection under a POST does.
+                // Refusals never end a call: only a GOAWAY or a lost
+                // connection under a POST does, as a lost connection.
                 assert_eq!(*class, ErrorClass::ConnectionLost, "{id} {entry:?}");
                 assert_eq!(*method, Method::POST, "{id}: a GET is resent");
                 failed_posts += 1;
