@@ -257,8 +257,11 @@ async fn a_graceful_shutdown_under_load_loses_no_get_and_processes_no_post_twice
     );
     let client = h2_client(8);
 
-    // 64 requests in flight on the shared connection, POSTs and GETs
-    // alternating, started 1 ms apart.
+    // 64 requests on the shared connection, POSTs and GETs alternating,
+    // started 1 ms apart: the first 32 at once, the others once the
+    // shutdown began (so that, however slow the machine, some are sent
+    // while the connection drains and some reach the new server).
+    let (shutting, shutting_rx) = tokio::sync::watch::channel(false);
     let calls: Vec<_> = (0..64)
         .map(|i| {
             let method = if i % 2 == 0 {
@@ -268,8 +271,12 @@ async fn a_graceful_shutdown_under_load_loses_no_get_and_processes_no_post_twice
             };
             let request = request(method, addr, &format!("r{i}"));
             let mut client = client.clone();
+            let mut shutting = shutting_rx.clone();
             tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(i)).await;
+                if i >= 32 {
+                    let _ = shutting.wait_for(|now| *now).await;
+                }
+                tokio::time::sleep(Duration::from_millis(i % 32)).await;
                 send(&mut client, request)
                     .await
                     .map(|r| r.status())
@@ -289,6 +296,7 @@ async fn a_graceful_shutdown_under_load_loses_no_get_and_processes_no_post_twice
     accepting.abort();
     let _ = accepting.await;
     shutdown.send(true).unwrap();
+    shutting.send(true).unwrap();
     let listener = TcpListener::bind(addr).await.unwrap();
     let replacement = h2_server::serve_h2(listener, second.clone());
 
