@@ -315,11 +315,11 @@ async fn a_graceful_shutdown_under_load_loses_no_get_and_processes_no_post_twice
         first.len(),
         second.len()
     );
-    for i in 0..64 {
+    for (i, result) in results.into_iter().enumerate() {
         let id = format!("r{i}");
         let processed =
             first.get(&id).map_or(0, |e| e.processed) + second.get(&id).map_or(0, |e| e.processed);
-        match results[i] {
+        match result {
             Ok(status) => {
                 assert_eq!(status, StatusCode::OK, "{id}");
                 assert_eq!(processed, 1, "{id}");
