@@ -185,10 +185,11 @@ fn read_hyper_error(error: &hyper::Error, place: Place) -> Reading {
 /// shutdown (2^31-1 first), and the server runs its handler. The two are
 /// the same error, so a remote GOAWAY means at most a lost connection.
 ///
-/// An io error inside an `h2::Error` was raised on an established HTTP/2
-/// connection (h2 only wraps the errors of the io it was handed after the
-/// handshake), so its kind means at most a lost connection too, unless the
-/// walk already stands at the connector.
+/// An io error inside an `h2::Error` was raised on a connection already
+/// made (h2 is handed a connected io, `client::handshake`, and wraps what
+/// it reports), so its kind means at most a lost connection too, unless the
+/// walk already stands at the connector. The tests pin the message read by
+/// `is_dispatch_gone`: if hyper changes it, they fail.
 #[cfg(feature = "http2")]
 fn read_h2_error(error: &h2::Error, place: Place) -> Reading {
     if error.is_remote() && error.is_reset() && error.reason() == Some(h2::Reason::REFUSED_STREAM) {
