@@ -188,8 +188,7 @@ fn read_hyper_error(error: &hyper::Error, place: Place) -> Reading {
 /// An io error inside an `h2::Error` was raised on a connection already
 /// made (h2 is handed a connected io, `client::handshake`, and wraps what
 /// it reports), so its kind means at most a lost connection too, unless the
-/// walk already stands at the connector. The tests pin the message read by
-/// `is_dispatch_gone`: if hyper changes it, they fail.
+/// walk already stands at the connector.
 #[cfg(feature = "http2")]
 fn read_h2_error(error: &h2::Error, place: Place) -> Reading {
     if error.is_remote() && error.is_reset() && error.reason() == Some(h2::Reason::REFUSED_STREAM) {
@@ -215,6 +214,8 @@ fn read_h2_error(error: &h2::Error, place: Place) -> Reading {
 /// no accessor for it (`error.rs`: `new_user_dispatch_gone`), and its kind
 /// is private, so the message its `Display` prints for that kind alone
 /// (`description`) is the evidence, read only on a user error.
+/// `tests/http2.rs` (`a_get_queued_behind_...`) raises it on the wire: if
+/// hyper changes the message, that test fails.
 #[cfg(feature = "hyper")]
 fn is_dispatch_gone(error: &hyper::Error) -> bool {
     error.is_user() && error.to_string() == "dispatch task is gone"
