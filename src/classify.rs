@@ -52,10 +52,16 @@ pub enum ErrorClass {
     /// canceled before writing it). Retried for every method.
     Connect,
     /// The server said it did not process the request: an HTTP/2
-    /// RST_STREAM with REFUSED_STREAM, or a GOAWAY whose last-stream-id is
-    /// below the request's stream (RFC 9113, section 8.7). Retried for
-    /// every method, like a failed connect, but named apart so operators can
-    /// tell a refusing server from an unreachable one.
+    /// RST_STREAM with REFUSED_STREAM from the server, addressed to the
+    /// request's own stream (RFC 9113, section 8.7). Retried for every
+    /// method, like a failed connect, but named apart so operators can tell
+    /// a refusing server from an unreachable one.
+    ///
+    /// A remote GOAWAY is *not* this class, though RFC 9113 says the
+    /// streams above its last-stream-id were not processed: through hyper
+    /// the same error also reaches a stream whose HEADERS were already
+    /// queued and then sent (see [`ErrorClass::of`]), so it is at most
+    /// [`ConnectionLost`](ErrorClass::ConnectionLost).
     NotProcessed,
     /// An established connection broke before a response arrived (reset,
     /// aborted, broken pipe, closed before the message completed). The
@@ -76,9 +82,12 @@ impl ErrorClass {
     /// |---|---|
     /// | under hyper-util's [`is_connect()`](hyper_util::client::legacy::Error::is_connect) (the connector failed) | transient kinds (refused, reset, timed out, unreachable, a failed DNS lookup, no addresses, anything not known to be permanent): [`Connect`]; permanent ones (`InvalidInput`, `InvalidData` such as a TLS certificate, `PermissionDenied`, `Unsupported`, a URI the connector refused before connecting: hyper-util's "invalid URL", hyper-rustls' "unsupported scheme" and "invalid dns name"): [`Other`] |
     /// | hyper's [`is_canceled()`](hyper::Error::is_canceled) (never dispatched) | [`Connect`], for every method |
-    /// | an `h2::Error` from the server: RST_STREAM with REFUSED_STREAM, or GOAWAY above the stream's id (feature `http2`) | [`NotProcessed`], for every method |
+    /// | an `h2::Error` from the server: RST_STREAM with REFUSED_STREAM, addressed to one stream (feature `http2`) | [`NotProcessed`], for every method |
+    /// | an `h2::Error` from the server: GOAWAY, whatever its reason (NO_ERROR included) and whether or not the stream was above its last-stream-id | at most [`ConnectionLost`]: hyper can report it for a stream it already sent (below) |
+    /// | an io error inside an `h2::Error`, wherever the walk finds it (a client built on `h2` directly), even `ConnectionRefused` or `HostUnreachable` | at most [`ConnectionLost`]: an `h2::Error` only comes from an established connection |
     /// | any other `h2::Error`: another reset reason, a GOAWAY h2 raised itself | at most [`ConnectionLost`] |
-    /// | hyper's [`is_user()`](hyper::Error::is_user) (the request body failed, ...) | [`Other`]: the caller's own failure |
+    /// | hyper's `DispatchGone` user error ("dispatch task is gone": a request queued behind MAX_CONCURRENT_STREAMS when GOAWAY arrived, or a task the runtime dropped) | [`ConnectionLost`]: not the caller's failure, and it can follow a stream already written |
+    /// | hyper's [`is_user()`](hyper::Error::is_user) otherwise (the request body failed, ...) | [`Other`]: the caller's own failure |
     /// | hyper's [`is_incomplete_message()`](hyper::Error::is_incomplete_message) or [`is_timeout()`](hyper::Error::is_timeout) | [`ConnectionLost`] |
     /// | any io kind under another hyper-util error (`SendRequest`) or inside a `hyper::Error`, even `ConnectionRefused` or `HostUnreachable`, which Linux also reports on an established connection | at most [`ConnectionLost`] |
     /// | right under tonic's `transport::Error` (a `Channel`'s): tonic's `ConnectError`, or hyper-timeout's connect timeout | as under `is_connect()`: the channel failed to connect for this call and never sent it. A `hyper::Error` there is the connection's: at most [`ConnectionLost`] |
@@ -103,11 +112,29 @@ impl ErrorClass {
     /// never even started").
     ///
     /// For HTTP/2, h2 0.4 `proto/streams/streams.rs` (`recv_go_away` fails
-    /// with the remote GOAWAY only the locally opened streams above its
-    /// last-stream-id; `recv_eof` fails the others with a `BrokenPipe`),
+    /// with the remote GOAWAY the locally opened streams above its
+    /// last-stream-id, *and* keeps it as the connection's error, which
+    /// `poll_pending_open` returns from every later
+    /// `SendRequest::poll_ready` through `ensure_no_conn_error`),
     /// `error.rs` (`is_remote`: received in a frame from the peer) and
     /// hyper 1.12 `error.rs` (`new_h2`: an h2 error is the source of a
-    /// `Kind::Http2` error, or its io error that of a `Kind::Io`).
+    /// `Kind::Http2` error, or its io error that of a `Kind::Io`;
+    /// `new_user_dispatch_gone`, whose kind has no accessor, so its
+    /// message "dispatch task is gone" is read). hyper 1.12
+    /// `proto/h2/client.rs` (`ClientTask::poll`) calls `send_request`,
+    /// which queues the stream's HEADERS, and *then* `poll_ready`; a GOAWAY
+    /// processed in between is handed to that request although its HEADERS
+    /// still go out, and a hyper server's graceful shutdown (GOAWAY 2^31-1,
+    /// PING, GOAWAY last-stream-id) runs its handler: a few POSTs in tens of
+    /// thousands were processed twice when GOAWAY meant "not processed".
+    /// The same `ClientTask::poll` keeps a request waiting for a free
+    /// stream (`fut_ctx`) and drops it, with its callback, when the GOAWAY
+    /// ends the task (`client/dispatch.rs`: `Callback::drop` sends
+    /// `DispatchGone`).
+    ///
+    /// reqwest 0.13's built-in retry (`src/retry.rs`,
+    /// `is_retryable_error`) does otherwise: it treats a remote GOAWAY with
+    /// NO_ERROR as safe to retry for any method.
     ///
     /// For tonic (not a dependency: its errors are recognised by their
     /// `Debug` and `Display` shape, checked against tonic 0.14.9 by

@@ -9,7 +9,7 @@
 //! | where the walk stands | the most a link can mean |
 //! |---|---|
 //! | under hyper-util's `is_connect()` | transient kinds: `Connect`; permanent ones: `Other` |
-//! | under a hyper-util error of another kind, or inside a `hyper::Error` | `ConnectionLost` |
+//! | under a hyper-util error of another kind, inside a `hyper::Error`, or inside an `h2::Error` | `ConnectionLost` |
 //! | under tonic's `ConnectError`, or hyper-timeout's connect timeout, right under tonic's `transport::Error` | as under hyper-util's `is_connect()` |
 //! | nowhere known (a bare error of the inner service) | what the io kind says |
 
@@ -183,6 +183,18 @@ fn read_hyper_error(error: &hyper::Error, place: Place) -> Reading {
         // written, whatever the cause below says, and wherever it stands.
         return Reading::Decided(ErrorClass::Connect);
     }
+    if is_dispatch_gone(error) {
+        // hyper dropped the request's callback without an answer (hyper
+        // 1.12 `client/dispatch.rs`: `Callback::drop` sends
+        // `dispatch_gone()`). Over HTTP/2 this happens to a request queued
+        // behind MAX_CONCURRENT_STREAMS when GOAWAY ends the connection
+        // (`proto/h2/client.rs`: `ClientTask::poll` keeps it in `fut_ctx`
+        // after `send_request`, then returns `Dispatched::Shutdown` on the
+        // GOAWAY and drops it); it also happens when the runtime drops the
+        // task of a stream already written. Not the caller's failure, and
+        // not proof that nothing was sent: a lost connection.
+        return Reading::Decided(cap(ErrorClass::ConnectionLost, place));
+    }
     if error.is_user() {
         // `Kind::User`: the request body failed (`User::Body`), a body
         // write was aborted, a CONNECT with a body... The caller's own
@@ -202,32 +214,60 @@ fn read_hyper_error(error: &hyper::Error, place: Place) -> Reading {
     }
 }
 
-/// h2's error (h2 0.4, `error.rs`), the source of hyper's `Kind::Http2`.
+/// h2's error (h2 0.4, `error.rs`), the source of hyper's `Kind::Http2`,
+/// or the error of a client built on the `h2` crate directly.
 ///
-/// RFC 9113, section 8.7: a stream reset with REFUSED_STREAM, or above the
-/// last-stream-id of a GOAWAY, was not processed, so any request may be
-/// sent again. h2 fails a stream with the *remote* GOAWAY only when the
-/// stream is above that id (`recv_go_away` in `proto/streams/streams.rs`),
-/// or when it was opened after the GOAWAY arrived and so never sent
-/// (`ensure_no_conn_error`); the streams at or below it go on, and fail
-/// with an io `BrokenPipe` if the connection then closes.
+/// Only a remote RST_STREAM with REFUSED_STREAM says "not processed" (RFC
+/// 9113, section 8.7): it is addressed to one stream, after the server
+/// looked at that stream.
+///
+/// A remote GOAWAY is no such proof through hyper. h2 fails a locally
+/// opened stream above the GOAWAY's last-stream-id with it
+/// (`Inner::recv_go_away` in h2 0.4 `proto/streams/streams.rs`), but it also
+/// keeps it as the connection's error (`actions.conn_error`) and returns
+/// it from every later `SendRequest::poll_ready` (`poll_pending_open` →
+/// `ensure_no_conn_error`). hyper 1.12's `ClientTask::poll`
+/// (`proto/h2/client.rs`) calls `send_request` (the stream's HEADERS are
+/// queued and will be written) and *then* `poll_ready`; when a GOAWAY was
+/// processed in between, the request's callback gets that remote GOAWAY
+/// while its HEADERS still go out, below the last-stream-id of a graceful
+/// shutdown (2^31-1 first), and the server runs its handler. The two are
+/// the same error, so a remote GOAWAY means at most a lost connection.
+///
+/// An io error inside an `h2::Error` was raised on a connection already
+/// made (h2 is handed a connected io, `client::handshake`, and wraps what
+/// it reports), so its kind means at most a lost connection too, unless the
+/// walk already stands at the connector.
 #[cfg(feature = "http2")]
 fn read_h2_error(error: &h2::Error, place: Place) -> Reading {
-    if error.is_remote() {
-        let refused = error.is_reset() && error.reason() == Some(h2::Reason::REFUSED_STREAM);
-        if refused || error.is_go_away() {
-            return Reading::Decided(ErrorClass::NotProcessed);
-        }
+    if error.is_remote() && error.is_reset() && error.reason() == Some(h2::Reason::REFUSED_STREAM) {
+        return Reading::Decided(ErrorClass::NotProcessed);
     }
+    let place = match place {
+        Place::Connector => Place::Connector,
+        Place::Unknown | Place::Transport => Place::Transport,
+    };
     if let Some(io) = error.get_io() {
         return match read_io_kind(io.kind(), place) {
             Some(class) => Reading::Decided(class),
             None => Reading::Nothing,
         };
     }
-    // Any other reset (CANCEL, INTERNAL_ERROR, ...) or a GOAWAY h2 raised
-    // itself: the stream may have been processed.
+    // A remote GOAWAY (see above), any other reset (CANCEL,
+    // INTERNAL_ERROR, ...), or a GOAWAY h2 raised itself: the stream may
+    // have been processed.
     Reading::Decided(cap(ErrorClass::ConnectionLost, place))
+}
+
+/// hyper's `User::DispatchGone` ("dispatch task is gone"). hyper 1.12 has
+/// no accessor for it (`error.rs`: `new_user_dispatch_gone`), and its kind
+/// is private, so the message its `Display` prints for that kind alone
+/// (`description`) is the evidence, read only on a user error.
+/// `tests/http2.rs` (`a_get_queued_behind_...`) raises it on the wire: if
+/// hyper changes the message, that test fails.
+#[cfg(feature = "hyper")]
+fn is_dispatch_gone(error: &hyper::Error) -> bool {
+    error.is_user() && error.to_string() == "dispatch task is gone"
 }
 
 /// What an io kind can say where it stands.
