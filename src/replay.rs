@@ -5,7 +5,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 
 use bytes::{Buf, Bytes};
 use http::HeaderMap;
@@ -55,12 +55,23 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// # }
 /// ```
 pub struct ReplayBody<B> {
-    shared: Arc<Mutex<Shared<B>>>,
+    shared: Arc<Common<B>>,
     // Frames of the shared stream this instance has sent.
     position: usize,
     // Data bytes this instance has sent, for its size hint.
     sent: u64,
     trailers_sent: bool,
+}
+
+/// What every instance of one body shares.
+struct Common<B> {
+    state: Mutex<Shared<B>>,
+    // Instances that polled the wrapped body and wait for its next frame.
+    polling: Arc<Polling>,
+    // The waker the wrapped body is polled with: it wakes every instance
+    // in `polling`, not only the one that polled last (a body keeps one
+    // waker, the latest it was given).
+    fan_out: Waker,
 }
 
 struct Shared<B> {
@@ -107,7 +118,7 @@ impl<B: Body> ReplayBody<B> {
         } else {
             Rest::Here(Box::pin(body))
         };
-        let shared = Shared {
+        let state = Shared {
             rest,
             read: 0,
             recording: Vec::new(),
@@ -118,12 +129,18 @@ impl<B: Body> ReplayBody<B> {
             size_hint,
             waiting: Vec::new(),
         };
-        Self::instance(Arc::new(Mutex::new(shared)))
+        let polling = Arc::new(Polling::default());
+        let fan_out = Waker::from(polling.clone());
+        Self::instance(Arc::new(Common {
+            state: Mutex::new(state),
+            polling,
+            fan_out,
+        }))
     }
 }
 
 impl<B> ReplayBody<B> {
-    fn instance(shared: Arc<Mutex<Shared<B>>>) -> Self {
+    fn instance(shared: Arc<Common<B>>) -> Self {
         Self {
             shared,
             position: 0,
@@ -141,7 +158,7 @@ impl<B> ReplayBody<B> {
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared<B>> {
-        lock(&self.shared)
+        lock(&self.shared.state)
     }
 }
 
@@ -167,7 +184,7 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         loop {
-            let mut shared = lock(&this.shared);
+            let mut shared = lock(&this.shared.state);
 
             // Behind the shared stream: replay what was recorded.
             if this.position < shared.read {
@@ -202,19 +219,32 @@ where
             };
             drop(shared);
 
+            // Registered before the poll, so a wake during it is not lost.
+            // The wrapped body sees only `fan_out`: when it has a frame, it
+            // wakes every instance that waits for one, including those
+            // that polled it before this one.
+            let common = &*this.shared;
+            common.polling.register(cx.waker());
             let mut lent = Lent {
-                shared: &this.shared,
+                shared: common,
                 body: Some(body),
             };
-            let polled = lent.body().as_mut().poll_frame(cx);
+            let polled = lent
+                .body()
+                .as_mut()
+                .poll_frame(&mut Context::from_waker(&common.fan_out));
+            // From here on the stream moved on: each instance waiting for
+            // it is woken, to send what it is now behind by (or to end).
             let frame = match polled {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => {
                     drop(lent.give_back(Rest::Ended));
+                    common.polling.wake_others(cx.waker());
                     continue;
                 }
                 Poll::Ready(Some(Err(error))) => {
                     drop(lent.give_back(Rest::Failed));
+                    common.polling.wake_others(cx.waker());
                     return Poll::Ready(Some(Err(error.into())));
                 }
                 Poll::Ready(Some(Ok(frame))) => frame,
@@ -223,6 +253,7 @@ where
                 Ok(mut data) => {
                     let chunk = data.copy_to_bytes(data.remaining());
                     lent.give_back_here().record(&chunk);
+                    common.polling.wake_others(cx.waker());
                     this.position += 1;
                     this.sent += chunk.len() as u64;
                     return Poll::Ready(Some(Ok(Frame::data(chunk))));
@@ -231,6 +262,7 @@ where
             };
             if let Ok(trailers) = frame.into_trailers() {
                 lent.give_back_here().trailers = Some(trailers.clone());
+                common.polling.wake_others(cx.waker());
                 this.trailers_sent = true;
                 return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
             }
@@ -267,6 +299,73 @@ where
     }
 }
 
+/// The instances waiting for the wrapped body's next frame, woken together.
+///
+/// A body keeps only the waker it was last polled with; each instance that
+/// polls it registers its own waker here instead, and the body is polled
+/// with a waker of this list. Without it an instance that polled first is
+/// forgotten when another polls after it, and is never woken once the
+/// other has read the frame it waited for.
+#[derive(Default)]
+struct Polling {
+    wakers: Mutex<Vec<Waker>>,
+}
+
+impl Polling {
+    fn lock(&self) -> MutexGuard<'_, Vec<Waker>> {
+        // Wakers are only pushed and taken under the lock: never
+        // inconsistent, even if a panic poisoned it.
+        self.wakers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds `waker`, once (an instance polled again in the same task is
+    /// not listed twice).
+    fn register(&self, waker: &Waker) {
+        let mut wakers = self.lock();
+        if !wakers.iter().any(|w| w.will_wake(waker)) {
+            wakers.push(waker.clone());
+        }
+    }
+
+    /// Wakes every listed waker except `current`'s, and empties the list.
+    fn wake_others(&self, current: &Waker) {
+        // Woken outside the lock (a waker may run anything); the emptied
+        // list is put back so its room is kept for the next round.
+        let mut wakers = std::mem::take(&mut *self.lock());
+        if wakers.is_empty() {
+            return;
+        }
+        for waker in wakers.drain(..) {
+            if !waker.will_wake(current) {
+                waker.wake();
+            }
+        }
+        let mut list = self.lock();
+        if list.is_empty() {
+            *list = wakers;
+        }
+    }
+}
+
+impl Wake for Polling {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let mut wakers = std::mem::take(&mut *self.lock());
+        for waker in wakers.drain(..) {
+            waker.wake();
+        }
+        let mut list = self.lock();
+        if list.is_empty() {
+            *list = wakers;
+        }
+    }
+}
+
 /// The end of the stream for an instance: the trailers it has not sent
 /// yet, or nothing more.
 fn end<B>(trailers_sent: &mut bool, shared: &Shared<B>) -> Option<Result<Frame<Bytes>, BoxError>> {
@@ -283,7 +382,7 @@ fn end<B>(trailers_sent: &mut bool, shared: &Shared<B>) -> Option<Result<Frame<B
 /// given back (or marked failed, if the body panicked) even when the poll
 /// unwinds, and every instance waiting for it is woken.
 struct Lent<'a, B> {
-    shared: &'a Mutex<Shared<B>>,
+    shared: &'a Common<B>,
     body: Option<Pin<Box<B>>>,
 }
 
@@ -309,9 +408,14 @@ impl<'a, B> Lent<'a, B> {
 
 /// Puts `rest` back in the shared state, wakes every instance that waited
 /// for it, and returns the locked state.
-fn put_back<B>(shared: &Mutex<Shared<B>>, rest: Rest<B>) -> MutexGuard<'_, Shared<B>> {
-    let mut shared = lock(shared);
-    if matches!(rest, Rest::Failed) {
+fn put_back<B>(common: &Common<B>, rest: Rest<B>) -> MutexGuard<'_, Shared<B>> {
+    let failed = matches!(rest, Rest::Failed);
+    if failed {
+        // Lost (the wrapped body panicked): it will wake nobody again.
+        Wake::wake_by_ref(&common.polling);
+    }
+    let mut shared = lock(&common.state);
+    if failed {
         shared.forget();
     }
     shared.rest = rest;
