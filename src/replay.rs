@@ -612,7 +612,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_body_under_its_limit_with_its_frames_costs_is_replayed() {
+    async fn a_body_within_its_limit_counting_frame_costs_is_replayed() {
         // Three frames of 1 byte: 3 bytes of data, and three frames' cost.
         let limit = 3 + 3 * FRAME_COST;
         let body = ReplayBody::new(chunks(&["a", "b", "c"], false), limit);

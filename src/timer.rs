@@ -107,3 +107,31 @@ impl fmt::Debug for Timer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outside_a_runtime_no_tokio_timer_is_had() {
+        let second = Duration::from_secs(1);
+        assert!(Timer::Tokio.pause(second).is_err());
+        assert!(Timer::TokioTrusted.pause(second).is_err());
+    }
+
+    #[test]
+    fn on_a_runtime_with_its_time_driver_both_tokio_timers_pause() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            for timer in [Timer::Tokio, Timer::TokioTrusted] {
+                let start = tokio::time::Instant::now();
+                timer.pause(Duration::from_millis(30)).unwrap().await;
+                assert_eq!(start.elapsed(), Duration::from_millis(30), "{timer:?}");
+            }
+        });
+    }
+}

@@ -265,3 +265,40 @@ async fn two_instances_streamed_by_two_tasks_both_finish() {
     assert_eq!(both.0, "one,two");
     assert_eq!(both.1, "one,two");
 }
+
+/// A guard for the fix above on real threads (no lost wake when both
+/// instances poll and register at once), not a reproduction: the old code
+/// rarely hangs here, the two tests above show its hang every time.
+#[test]
+fn instances_polled_on_two_threads_always_finish() {
+    use http_body_util::BodyExt;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for round in 0..200 {
+            let (feed, frames) = tokio::sync::mpsc::unbounded_channel();
+            let first = ReplayBody::new(Fed(frames), 1024);
+            let second = first.replay().unwrap();
+            let first = tokio::spawn(async move { first.collect().await.unwrap().to_bytes() });
+            let second = tokio::spawn(async move { second.collect().await.unwrap().to_bytes() });
+            for chunk in ["a", "b", "c"] {
+                feed.send(Bytes::from_static(chunk.as_bytes())).unwrap();
+                tokio::task::yield_now().await;
+            }
+            drop(feed);
+            let both = tokio::time::timeout(Duration::from_secs(5), async {
+                (first.await.unwrap(), second.await.unwrap())
+            })
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: an instance was never woken"));
+            assert_eq!(
+                (both.0.as_ref(), both.1.as_ref()),
+                (&b"abc"[..], &b"abc"[..])
+            );
+        }
+    });
+}
