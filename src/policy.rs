@@ -235,7 +235,9 @@ impl<C> RetryPolicyBuilder<C> {
     /// The default needs a tokio runtime with its time driver enabled
     /// (`Builder::enable_time()` or `enable_all()`; `#[tokio::main]` has
     /// it). Where none can be had, the layer does not panic: the retry is
-    /// not made, the error is returned, and a `warn` event says why.
+    /// not made, the error is returned, and a `warn` event says why. In a
+    /// `panic = "abort"` build the default cannot tell (see
+    /// [`tokio_timer`](Self::tokio_timer)) and makes no pause: set a timer.
     ///
     /// ```
     /// use hyper_util::rt::TokioTimer;
@@ -252,6 +254,32 @@ impl<C> RetryPolicyBuilder<C> {
         T: hyper::rt::Timer + Send + Sync + 'static,
     {
         self.policy.timer = Timer::Hyper(Arc::new(timer));
+        self
+    }
+
+    /// Pauses with `tokio::time`, trusting that every runtime the layer runs
+    /// on has its time driver enabled (`Builder::enable_time()` or
+    /// `enable_all()`; `#[tokio::main]` and `Runtime::new()` have it).
+    ///
+    /// The default pauses with `tokio::time` too, but first checks that
+    /// the driver is there: tokio has no way to ask, so the check contains
+    /// tokio's panic ("timers are disabled"), and gives the retry up. In a
+    /// `panic = "abort"` build no panic can be contained, so the default
+    /// makes no pause at all there (each retry that needs one is given up,
+    /// with a `warn` event): a `panic = "abort"` build sets this, or
+    /// [`timer`](Self::timer). Set here, a runtime without the driver
+    /// panics (or aborts) at the first pause, as tokio's own timers do.
+    ///
+    /// ```
+    /// use tower_conn_retry::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::builder().tokio_timer().build()?;
+    /// # let _ = policy;
+    /// # Ok::<(), tower_conn_retry::ConfigError>(())
+    /// ```
+    #[must_use = "the builder is consumed: use the one this returns"]
+    pub fn tokio_timer(mut self) -> Self {
+        self.policy.timer = Timer::TokioTrusted;
         self
     }
 

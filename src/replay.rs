@@ -5,7 +5,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 
 use bytes::{Buf, Bytes};
 use http::HeaderMap;
@@ -13,16 +13,32 @@ use http_body::{Body, Frame, SizeHint};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
+/// What each recorded frame costs against the limit on top of its data:
+/// the handle the recording keeps for it (32 bytes on 64-bit targets). So
+/// a stream of empty or tiny frames passes the limit too, and the limit
+/// bounds the recording's memory, not only its data.
+const FRAME_COST: usize = std::mem::size_of::<Bytes>();
+
 /// Wraps a streaming body so an idempotent request can be retried after
 /// [`ErrorClass::ConnectionLost`](crate::ErrorClass::ConnectionLost).
 ///
 /// `http::Request<B>` with a streaming body cannot be cloned. Wrapped in a
 /// `ReplayBody`, each data frame the first attempt reads is recorded, up to
-/// `limit` bytes; a retry's copy replays the recording and then goes on
+/// `limit`; a retry's copy replays the recording and then goes on
 /// reading where the first attempt stopped. **Past the limit the request is
 /// simply not retried**: the recording is dropped (so memory stays bounded)
 /// and the failed attempt's error is returned. A body whose own stream
 /// failed is not retried either.
+///
+/// The limit counts what the recording holds: each frame's data plus a
+/// fixed cost per frame, the handle kept for it (`size_of::<Bytes>()`, 32
+/// bytes on 64-bit targets). So a stream of empty or tiny frames passes the
+/// limit too (10,000 empty frames cost 320,000 bytes), and a body of a few
+/// large frames fits in little more than its length.
+///
+/// Instances may be polled at once, from different tasks: the wrapped body
+/// is polled by whichever instance is at the front, and every instance that
+/// waits for its next frame is woken when it comes.
 ///
 /// `ReplayBody` is deliberately not `Clone`: copies are made only through
 /// [`CloneRequest`](crate::CloneRequest), which knows when replaying has
@@ -55,12 +71,23 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// # }
 /// ```
 pub struct ReplayBody<B> {
-    shared: Arc<Mutex<Shared<B>>>,
+    shared: Arc<Common<B>>,
     // Frames of the shared stream this instance has sent.
     position: usize,
     // Data bytes this instance has sent, for its size hint.
     sent: u64,
     trailers_sent: bool,
+}
+
+/// What every instance of one body shares.
+struct Common<B> {
+    state: Mutex<Shared<B>>,
+    // Instances that polled the wrapped body and wait for its next frame.
+    polling: Arc<Polling>,
+    // The waker the wrapped body is polled with: it wakes every instance
+    // in `polling`, not only the one that polled last (a body keeps one
+    // waker, the latest it was given).
+    fan_out: Waker,
 }
 
 struct Shared<B> {
@@ -69,7 +96,8 @@ struct Shared<B> {
     // Frames read from `rest` so far, recorded or not.
     read: usize,
     recording: Vec<Bytes>,
-    recorded_bytes: usize,
+    // What `recording` costs: its data, and `FRAME_COST` per frame.
+    recorded: usize,
     limit: usize,
     // The recording was dropped (past the limit, or the body failed): no new
     // replay can be made.
@@ -95,7 +123,8 @@ enum Rest<B> {
 }
 
 impl<B: Body> ReplayBody<B> {
-    /// Wraps `body`, recording at most `limit` bytes of it for replays.
+    /// Wraps `body`, recording at most `limit` bytes of it for replays: its
+    /// data, plus 32 bytes per frame (see [`ReplayBody`]).
     #[must_use]
     pub fn new(body: B, limit: usize) -> Self {
         let size_hint = body.size_hint();
@@ -107,23 +136,29 @@ impl<B: Body> ReplayBody<B> {
         } else {
             Rest::Here(Box::pin(body))
         };
-        let shared = Shared {
+        let state = Shared {
             rest,
             read: 0,
             recording: Vec::new(),
-            recorded_bytes: 0,
+            recorded: 0,
             limit,
             unreplayable: false,
             trailers: None,
             size_hint,
             waiting: Vec::new(),
         };
-        Self::instance(Arc::new(Mutex::new(shared)))
+        let polling = Arc::new(Polling::default());
+        let fan_out = Waker::from(polling.clone());
+        Self::instance(Arc::new(Common {
+            state: Mutex::new(state),
+            polling,
+            fan_out,
+        }))
     }
 }
 
 impl<B> ReplayBody<B> {
-    fn instance(shared: Arc<Mutex<Shared<B>>>) -> Self {
+    fn instance(shared: Arc<Common<B>>) -> Self {
         Self {
             shared,
             position: 0,
@@ -141,7 +176,7 @@ impl<B> ReplayBody<B> {
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared<B>> {
-        lock(&self.shared)
+        lock(&self.shared.state)
     }
 }
 
@@ -167,7 +202,7 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         loop {
-            let mut shared = lock(&this.shared);
+            let mut shared = lock(&this.shared.state);
 
             // Behind the shared stream: replay what was recorded.
             if this.position < shared.read {
@@ -202,19 +237,32 @@ where
             };
             drop(shared);
 
+            // Registered before the poll, so a wake during it is not lost.
+            // The wrapped body sees only `fan_out`: when it has a frame, it
+            // wakes every instance that waits for one, including those
+            // that polled it before this one.
+            let common = &*this.shared;
+            common.polling.register(cx.waker());
             let mut lent = Lent {
-                shared: &this.shared,
+                shared: common,
                 body: Some(body),
             };
-            let polled = lent.body().as_mut().poll_frame(cx);
+            let polled = lent
+                .body()
+                .as_mut()
+                .poll_frame(&mut Context::from_waker(&common.fan_out));
+            // From here on the stream moved on: each instance waiting for
+            // it is woken, to send what it is now behind by (or to end).
             let frame = match polled {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => {
                     drop(lent.give_back(Rest::Ended));
+                    common.polling.wake_others(cx.waker());
                     continue;
                 }
                 Poll::Ready(Some(Err(error))) => {
                     drop(lent.give_back(Rest::Failed));
+                    common.polling.wake_others(cx.waker());
                     return Poll::Ready(Some(Err(error.into())));
                 }
                 Poll::Ready(Some(Ok(frame))) => frame,
@@ -223,6 +271,7 @@ where
                 Ok(mut data) => {
                     let chunk = data.copy_to_bytes(data.remaining());
                     lent.give_back_here().record(&chunk);
+                    common.polling.wake_others(cx.waker());
                     this.position += 1;
                     this.sent += chunk.len() as u64;
                     return Poll::Ready(Some(Ok(Frame::data(chunk))));
@@ -231,6 +280,7 @@ where
             };
             if let Ok(trailers) = frame.into_trailers() {
                 lent.give_back_here().trailers = Some(trailers.clone());
+                common.polling.wake_others(cx.waker());
                 this.trailers_sent = true;
                 return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
             }
@@ -267,6 +317,73 @@ where
     }
 }
 
+/// The instances waiting for the wrapped body's next frame, woken together.
+///
+/// A body keeps only the waker it was last polled with; each instance that
+/// polls it registers its own waker here instead, and the body is polled
+/// with a waker of this list. Without it an instance that polled first is
+/// forgotten when another polls after it, and is never woken once the
+/// other has read the frame it waited for.
+#[derive(Default)]
+struct Polling {
+    wakers: Mutex<Vec<Waker>>,
+}
+
+impl Polling {
+    fn lock(&self) -> MutexGuard<'_, Vec<Waker>> {
+        // Wakers are only pushed and taken under the lock: never
+        // inconsistent, even if a panic poisoned it.
+        self.wakers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds `waker`, once (an instance polled again in the same task is
+    /// not listed twice).
+    fn register(&self, waker: &Waker) {
+        let mut wakers = self.lock();
+        if !wakers.iter().any(|w| w.will_wake(waker)) {
+            wakers.push(waker.clone());
+        }
+    }
+
+    /// Wakes every listed waker except `current`'s, and empties the list.
+    fn wake_others(&self, current: &Waker) {
+        // Woken outside the lock (a waker may run anything); the emptied
+        // list is put back so its room is kept for the next round.
+        let mut wakers = std::mem::take(&mut *self.lock());
+        if wakers.is_empty() {
+            return;
+        }
+        for waker in wakers.drain(..) {
+            if !waker.will_wake(current) {
+                waker.wake();
+            }
+        }
+        let mut list = self.lock();
+        if list.is_empty() {
+            *list = wakers;
+        }
+    }
+}
+
+impl Wake for Polling {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let mut wakers = std::mem::take(&mut *self.lock());
+        for waker in wakers.drain(..) {
+            waker.wake();
+        }
+        let mut list = self.lock();
+        if list.is_empty() {
+            *list = wakers;
+        }
+    }
+}
+
 /// The end of the stream for an instance: the trailers it has not sent
 /// yet, or nothing more.
 fn end<B>(trailers_sent: &mut bool, shared: &Shared<B>) -> Option<Result<Frame<Bytes>, BoxError>> {
@@ -283,7 +400,7 @@ fn end<B>(trailers_sent: &mut bool, shared: &Shared<B>) -> Option<Result<Frame<B
 /// given back (or marked failed, if the body panicked) even when the poll
 /// unwinds, and every instance waiting for it is woken.
 struct Lent<'a, B> {
-    shared: &'a Mutex<Shared<B>>,
+    shared: &'a Common<B>,
     body: Option<Pin<Box<B>>>,
 }
 
@@ -309,9 +426,14 @@ impl<'a, B> Lent<'a, B> {
 
 /// Puts `rest` back in the shared state, wakes every instance that waited
 /// for it, and returns the locked state.
-fn put_back<B>(shared: &Mutex<Shared<B>>, rest: Rest<B>) -> MutexGuard<'_, Shared<B>> {
-    let mut shared = lock(shared);
-    if matches!(rest, Rest::Failed) {
+fn put_back<B>(common: &Common<B>, rest: Rest<B>) -> MutexGuard<'_, Shared<B>> {
+    let failed = matches!(rest, Rest::Failed);
+    if failed {
+        // Lost (the wrapped body panicked): it will wake nobody again.
+        Wake::wake_by_ref(&common.polling);
+    }
+    let mut shared = lock(&common.state);
+    if failed {
         shared.forget();
     }
     shared.rest = rest;
@@ -339,14 +461,15 @@ impl<B> Drop for Lent<'_, B> {
 
 impl<B> Shared<B> {
     /// Counts a data frame read from `rest`, recording it while the limit
-    /// allows.
+    /// allows: its length and `FRAME_COST`.
     fn record(&mut self, chunk: &Bytes) {
         self.read += 1;
         if self.unreplayable {
             return;
         }
-        if self.recorded_bytes + chunk.len() <= self.limit {
-            self.recorded_bytes += chunk.len();
+        let recorded = self.recorded.saturating_add(chunk.len() + FRAME_COST);
+        if recorded <= self.limit {
+            self.recorded = recorded;
             self.recording.push(chunk.clone());
         } else {
             self.forget();
@@ -357,7 +480,7 @@ impl<B> Shared<B> {
     fn forget(&mut self) {
         self.unreplayable = true;
         self.recording = Vec::new();
-        self.recorded_bytes = 0;
+        self.recorded = 0;
     }
 }
 
@@ -366,7 +489,7 @@ impl<B> fmt::Debug for ReplayBody<B> {
         let shared = self.lock();
         f.debug_struct("ReplayBody")
             .field("position", &self.position)
-            .field("recorded_bytes", &shared.recorded_bytes)
+            .field("recorded", &shared.recorded)
             .field("limit", &shared.limit)
             .field("replayable", &!shared.unreplayable)
             .finish()
@@ -413,7 +536,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_replay_sends_the_same_data_and_trailers() {
-        let body = ReplayBody::new(chunks(&["ab", "cd", "e"], true), 100);
+        let body = ReplayBody::new(chunks(&["ab", "cd", "e"], true), 1024);
         let copy = body.replay().unwrap();
         let first = body.collect().await.unwrap();
         assert_eq!(first.trailers().unwrap()["x-checksum"], "abc");
@@ -426,7 +549,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_replay_goes_on_reading_where_the_first_attempt_stopped() {
-        let mut body = ReplayBody::new(chunks(&["ab", "cd", "ef"], false), 100);
+        let mut body = ReplayBody::new(chunks(&["ab", "cd", "ef"], false), 1024);
         let copy = body.replay().unwrap();
         // The first attempt sends one frame, then fails and is dropped.
         let frame = body.frame().await.unwrap().unwrap();
@@ -438,14 +561,73 @@ mod tests {
 
     #[tokio::test]
     async fn past_its_limit_a_body_cannot_be_replayed() {
-        let mut body = ReplayBody::new(chunks(&["abc", "def"], false), 4);
+        // Room for one frame of 3 bytes, and one byte more.
+        let limit = 3 + FRAME_COST + 1;
+        let mut body = ReplayBody::new(chunks(&["abc", "def"], false), limit);
         assert!(body.replay().is_some(), "nothing read yet");
         body.frame().await.unwrap().unwrap();
-        assert!(body.replay().is_some(), "3 bytes fit in 4");
+        assert!(body.replay().is_some(), "one frame fits");
         body.frame().await.unwrap().unwrap();
-        assert!(body.replay().is_none(), "6 bytes do not fit in 4");
+        assert!(body.replay().is_none(), "two frames do not fit");
         // The attempt that passed the limit still sends the whole body.
         assert!(body.frame().await.is_none());
+    }
+
+    /// `count` empty data frames.
+    fn empty_frames(
+        count: usize,
+    ) -> StreamBody<impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>>> {
+        StreamBody::new(futures_util::stream::iter(
+            std::iter::repeat_with(|| Ok(Frame::data(Bytes::new()))).take(count),
+        ))
+    }
+
+    #[tokio::test]
+    async fn empty_frames_count_against_the_limit() {
+        // 10,000 frames of no data: the recording would hold 10,000 handles.
+        let mut body = ReplayBody::new(empty_frames(10_000), 1024);
+        let mut frames = 0;
+        while let Some(frame) = body.frame().await {
+            assert!(frame.unwrap().into_data().unwrap().is_empty());
+            frames += 1;
+            if frames == 1 {
+                assert!(body.replay().is_some(), "one frame fits in 1 KiB");
+            }
+        }
+        // The attempt itself still sent every frame...
+        assert_eq!(frames, 10_000);
+        // ...but no more than 1 KiB of recording was kept for a replay.
+        assert!(body.replay().is_none(), "10,000 frames kept in 1 KiB");
+        assert_eq!(body.lock().recording.capacity(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_zero_limit_keeps_not_even_an_empty_frame() {
+        let mut body = ReplayBody::new(empty_frames(2), 0);
+        assert!(body.replay().is_some(), "nothing read yet");
+        body.frame().await.unwrap().unwrap();
+        assert!(body.replay().is_none());
+        assert!(body.frame().await.unwrap().is_ok(), "still sent");
+        assert!(body.frame().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_body_within_its_limit_counting_frame_costs_is_replayed() {
+        // Three frames of 1 byte: 3 bytes of data, and three frames' cost.
+        let limit = 3 + 3 * FRAME_COST;
+        let body = ReplayBody::new(chunks(&["a", "b", "c"], false), limit);
+        let copy = body.replay().unwrap();
+        assert_eq!(body.collect().await.unwrap().to_bytes(), "abc");
+        assert!(copy.replay().is_some());
+        assert_eq!(copy.collect().await.unwrap().to_bytes(), "abc");
+
+        // One byte less, and the third frame does not fit.
+        let mut body = ReplayBody::new(chunks(&["a", "b", "c"], false), limit - 1);
+        body.frame().await.unwrap().unwrap();
+        body.frame().await.unwrap().unwrap();
+        assert!(body.replay().is_some());
+        body.frame().await.unwrap().unwrap();
+        assert!(body.replay().is_none());
     }
 
     #[tokio::test]
@@ -470,7 +652,7 @@ mod tests {
 
     #[tokio::test]
     async fn each_instance_is_at_its_end_once_it_sent_everything() {
-        let mut body = ReplayBody::new(Full::new(Bytes::from_static(b"hello")), 100);
+        let mut body = ReplayBody::new(Full::new(Bytes::from_static(b"hello")), 1024);
         let mut copy = body.replay().unwrap();
         assert!(!body.is_end_stream());
         body.frame().await.unwrap().unwrap();
@@ -482,7 +664,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_with_trailers_is_not_at_its_end_before_sending_them() {
-        let body = ReplayBody::new(chunks(&["ab"], true), 100);
+        let body = ReplayBody::new(chunks(&["ab"], true), 1024);
         let mut copy = body.replay().unwrap();
         body.collect().await.unwrap();
         copy.frame().await.unwrap().unwrap();
@@ -511,7 +693,7 @@ mod tests {
                 hint
             }
         }
-        let mut body = ReplayBody::new(Hinted, 100);
+        let mut body = ReplayBody::new(Hinted, 1024);
         assert_eq!(
             (body.size_hint().lower(), body.size_hint().upper()),
             (5, Some(10))
@@ -569,7 +751,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_size_hint_counts_down_for_every_instance() {
-        let mut body = ReplayBody::new(Full::new(Bytes::from_static(b"hello")), 100);
+        let mut body = ReplayBody::new(Full::new(Bytes::from_static(b"hello")), 1024);
         assert_eq!(body.size_hint().exact(), Some(5));
         let copy = body.replay().unwrap();
         body.frame().await.unwrap().unwrap();

@@ -52,7 +52,7 @@ impl GiveUp {
             GiveUp::RetriesSpent => "retries spent",
             GiveUp::Deadline => "the next pause would end past max_elapsed",
             GiveUp::Budget => "the retry budget is spent",
-            GiveUp::NoTimer => "no timer for the pause: not on a tokio runtime with its time driver enabled (Builder::enable_time), and no RetryPolicyBuilder::timer",
+            GiveUp::NoTimer => "no timer for the pause: not on a tokio runtime with its time driver enabled (Builder::enable_time), or a panic = \"abort\" build, where that cannot be checked; set RetryPolicyBuilder::tokio_timer or ::timer",
             GiveUp::Waited => "waited for room in the retry budget, or for the authority to answer, until max_wait or the deadline",
             GiveUp::QueueFull => "too many requests already wait for room at this authority (RetryBudget::max_waiting)",
         }

@@ -169,3 +169,136 @@ async fn an_empty_replay_body_sends_no_data_frame_over_http2() {
     let (_, at_end) = head_of_an_empty_replay_body(true).await;
     assert!(at_end, "the HEADERS frame did not end the stream");
 }
+
+/// A body whose frames come from a channel: it waits until the test sends
+/// one, and ends when the sender is dropped.
+struct Fed(tokio::sync::mpsc::UnboundedReceiver<Bytes>);
+
+impl hyper::body::Body for Fed {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|data| Ok(hyper::body::Frame::data(data))))
+    }
+}
+
+struct CountingWaker(AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn poll_data(
+    body: &mut ReplayBody<Fed>,
+    waker: &std::task::Waker,
+) -> std::task::Poll<Option<Bytes>> {
+    use hyper::body::Body;
+    let mut cx = std::task::Context::from_waker(waker);
+    std::pin::Pin::new(body)
+        .poll_frame(&mut cx)
+        .map(|frame| frame.map(|frame| frame.unwrap().into_data().unwrap()))
+}
+
+#[test]
+fn an_instance_that_falls_behind_another_is_woken() {
+    let (feed, frames) = tokio::sync::mpsc::unbounded_channel();
+    let mut first = ReplayBody::new(Fed(frames), 1024);
+    let mut second = first.replay().unwrap();
+    let first_woken = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let first_waker = first_woken.clone().into();
+    let second_waker = Arc::new(CountingWaker(AtomicUsize::new(0))).into();
+
+    // Both wait for the first frame, each having polled the inner body.
+    assert!(poll_data(&mut first, &first_waker).is_pending());
+    assert!(poll_data(&mut second, &second_waker).is_pending());
+    feed.send(Bytes::from_static(b"a")).unwrap();
+
+    // The second reads it; the first is now behind, with a frame to replay,
+    // and must be woken to send it.
+    assert_eq!(
+        poll_data(&mut second, &second_waker),
+        std::task::Poll::Ready(Some(Bytes::from_static(b"a")))
+    );
+    assert!(
+        first_woken.0.load(Ordering::SeqCst) > 0,
+        "the instance left behind was never woken: it would wait forever"
+    );
+    assert_eq!(
+        poll_data(&mut first, &first_waker),
+        std::task::Poll::Ready(Some(Bytes::from_static(b"a")))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_instances_streamed_by_two_tasks_both_finish() {
+    use http_body_util::BodyExt;
+
+    let (feed, frames) = tokio::sync::mpsc::unbounded_channel();
+    let first = ReplayBody::new(Fed(frames), 1024);
+    let second = first.replay().unwrap();
+    let first = tokio::spawn(async move { first.collect().await.unwrap().to_bytes() });
+    let second = tokio::spawn(async move { second.collect().await.unwrap().to_bytes() });
+    // Let both tasks poll the inner body and wait (current-thread runtime:
+    // they run while this task yields).
+    for _ in 0..4 {
+        tokio::task::yield_now().await;
+    }
+    for chunk in ["one,", "two"] {
+        feed.send(Bytes::from_static(chunk.as_bytes())).unwrap();
+    }
+    drop(feed);
+
+    // Paused time: the timeout fires as soon as every task waits.
+    let both = tokio::time::timeout(Duration::from_secs(10), async {
+        (first.await.unwrap(), second.await.unwrap())
+    })
+    .await
+    .expect("an instance was never woken");
+    assert_eq!(both.0, "one,two");
+    assert_eq!(both.1, "one,two");
+}
+
+/// A guard for the fix above on real threads (no lost wake when both
+/// instances poll and register at once), not a reproduction: the old code
+/// rarely hangs here, the two tests above show its hang every time.
+#[test]
+fn instances_polled_on_two_threads_always_finish() {
+    use http_body_util::BodyExt;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for round in 0..200 {
+            let (feed, frames) = tokio::sync::mpsc::unbounded_channel();
+            let first = ReplayBody::new(Fed(frames), 1024);
+            let second = first.replay().unwrap();
+            let first = tokio::spawn(async move { first.collect().await.unwrap().to_bytes() });
+            let second = tokio::spawn(async move { second.collect().await.unwrap().to_bytes() });
+            for chunk in ["a", "b", "c"] {
+                feed.send(Bytes::from_static(chunk.as_bytes())).unwrap();
+                tokio::task::yield_now().await;
+            }
+            drop(feed);
+            let both = tokio::time::timeout(Duration::from_secs(5), async {
+                (first.await.unwrap(), second.await.unwrap())
+            })
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: an instance was never woken"));
+            assert_eq!(
+                (both.0.as_ref(), both.1.as_ref()),
+                (&b"abc"[..], &b"abc"[..])
+            );
+        }
+    });
+}

@@ -145,3 +145,28 @@ async fn a_hyper_timer_makes_every_pause() {
     assert_eq!(sleeps.load(Ordering::SeqCst), 2);
     assert_eq!(start.elapsed(), Duration::from_millis(150));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_trusted_tokio_timer_makes_every_pause() {
+    let policy = RetryPolicy::builder()
+        .max_retries(3)
+        .backoff(Backoff::exponential(Duration::from_millis(50)).jitter(Jitter::None))
+        .no_budget()
+        .tokio_timer()
+        .build()
+        .unwrap();
+    let mock = Mock::new((0..2).map(|_| Outcome::Fail(ErrorKind::ConnectionRefused)));
+    let mut service = Retry::new(mock, policy);
+
+    let start = tokio::time::Instant::now();
+    let response = service
+        .ready()
+        .await
+        .unwrap()
+        .call(request())
+        .await
+        .unwrap();
+
+    assert_eq!(response.body(), "attempt 3");
+    assert_eq!(start.elapsed(), Duration::from_millis(150));
+}
