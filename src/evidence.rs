@@ -245,7 +245,7 @@ fn read_h2_error(error: &h2::Error, place: Place) -> Reading {
     }
     let place = match place {
         Place::Connector => Place::Connector,
-        Place::Unknown | Place::Transport => Place::Transport,
+        Place::Unknown | Place::Transport | Place::UnderTonic => Place::Transport,
     };
     if let Some(io) = error.get_io() {
         return match read_io_kind(io.kind(), place) {
