@@ -65,13 +65,13 @@ const SLOTS: usize = 10;
 /// request: a request that succeeds costs one compare-and-swap of a
 /// counter (repeated only if another thread changed it meanwhile) and no
 /// clock read. So a retry is dated to its tenth of the window exactly, while a
-/// request is counted in the tenth of the budget's latest reading, which
-/// is at or before the request. During an outage, when retries keep
-/// asking, that is the request's own tenth (or the one before); after a
-/// quiet spell with no retries, the requests of the spell are counted at
-/// its start and may slide out of the window early. The budget errs
-/// toward fewer retries, never more: the first retries after a long quiet
-/// spell may have only the floor to draw on.
+/// request is counted in the tenth of the budget's latest reading; the
+/// next reading spreads the requests counted since over the tenths between
+/// the two. During an outage, when retries keep asking, that is the
+/// request's own tenth (or the one before). After a quiet spell with no
+/// retries, a steady client's requests are found where they came; a burst
+/// at the start of the spell is counted as if spread over it, so retries
+/// stay within the ratio of the requests of the last two windows.
 ///
 /// # Default
 ///
@@ -303,15 +303,61 @@ impl BudgetState {
 
     /// The current epoch, which from now on dates the requests deposited.
     /// A reading only moves `latest` forward: a withdrawal delayed after
-    /// reading the clock cannot date requests back.
+    /// reading the clock cannot date requests back. The reading that moves
+    /// it spreads the requests dated to the previous reading over the time
+    /// since (see [`spread`](Self::spread)).
     fn read_clock(&self) -> u32 {
         let epoch = self.epoch();
-        let _ = self
+        if let Ok(previous) = self
             .latest
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |latest| {
                 is_older(latest, epoch).then_some(epoch)
-            });
+            })
+        {
+            self.spread(previous, epoch);
+        }
         epoch
+    }
+
+    /// The requests counted since the reading at `previous` were all dated
+    /// to it, but came at any time between it and `epoch`: spreads them
+    /// evenly over the slots from `previous` to the one before `epoch`,
+    /// dropping the shares of the slots the window no longer holds. The
+    /// slot of `epoch` keeps only the requests dated by this reading, so a
+    /// share is never spread twice, and readings a slot apart (an outage,
+    /// when retries keep asking) move nothing.
+    ///
+    /// So after a quiet spell with no retries, a steady client's first
+    /// retry finds (nearly) the requests of the last window, not only the
+    /// floor. The estimate cannot tell a steady spell from a burst at its
+    /// start followed by silence: such a burst is counted as if it had come
+    /// over the spell, so retries stay within the ratio of the requests of
+    /// the last two windows.
+    fn spread(&self, previous: u32, epoch: u32) {
+        let span = epoch.wrapping_sub(previous);
+        if span < 2 {
+            return;
+        }
+        let kept = &self.requests[previous as usize % SLOTS];
+        let (slot_epoch, count) = unpack(kept.load(Ordering::Acquire));
+        if slot_epoch != previous {
+            return;
+        }
+        let share = count / span;
+        if share == 0 {
+            return;
+        }
+        let moved = share * (span - 1);
+        let _ = kept.fetch_update(Ordering::AcqRel, Ordering::Acquire, |packed| {
+            let (slot_epoch, count) = unpack(packed);
+            (slot_epoch == previous).then(|| pack(previous, count.saturating_sub(moved)))
+        });
+        // The slots after `previous` and before `epoch` that the window
+        // still holds.
+        for back in 1..span.min(SLOTS as u32) {
+            let later = epoch.wrapping_sub(back);
+            add_n(&self.requests[later as usize % SLOTS], later, share);
+        }
     }
 }
 
@@ -326,12 +372,18 @@ impl BudgetState {
 /// of 1 s keeps that to years: see `build()`).
 #[inline]
 fn add(slot: &AtomicU64, epoch: u32) {
+    add_n(slot, epoch, 1);
+}
+
+/// Adds `n` to `slot` for `epoch`, as [`add`] adds one.
+#[inline]
+fn add_n(slot: &AtomicU64, epoch: u32, n: u32) {
     let _ = slot.fetch_update(Ordering::AcqRel, Ordering::Acquire, |packed| {
         let (slot_epoch, count) = unpack(packed);
         Some(if is_older(slot_epoch, epoch) {
-            pack(epoch, 1)
+            pack(epoch, n)
         } else {
-            pack(slot_epoch, count.saturating_add(1))
+            pack(slot_epoch, count.saturating_add(n))
         })
     });
 }
@@ -420,9 +472,10 @@ mod tests {
         }
         assert_eq!(withdrawals(&budget, 100), 50);
         tokio::time::advance(Duration::from_secs(5)).await;
-        // Still inside the window: nothing more.
+        // Still inside the window: nothing more. (This reading spreads the
+        // requests over 0 s to 4 s: it cannot know they all came at 0 s.)
         assert_eq!(withdrawals(&budget, 100), 0);
-        tokio::time::advance(Duration::from_secs(6)).await;
+        tokio::time::advance(Duration::from_secs(10)).await;
         // Both the requests and the retries have slid out.
         assert_eq!(withdrawals(&budget, 100), 0);
         for _ in 0..10 {
@@ -437,10 +490,14 @@ mod tests {
         for _ in 0..100 {
             budget.deposit();
         }
-        // Exactly one window later the same slot index comes around; a
-        // withdrawal reads the clock (and finds no room: the requests have
-        // slid out)...
-        tokio::time::advance(Duration::from_secs(10)).await;
+        // Exactly one window later the same slot index comes around; the
+        // clock was read every second meanwhile (as retries do in an
+        // outage), so the requests stayed dated at 0 s; a withdrawal finds
+        // no room: they have slid out...
+        for _ in 0..10 {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            budget.read_clock();
+        }
         assert_eq!(withdrawals(&budget, 1), 0);
         // ...so the next request restarts the slot rather than adding to
         // the old count.
@@ -449,10 +506,31 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn requests_of_a_quiet_spell_are_spread_over_it() {
+        let budget = budget(1.0, 0, 10);
+        // 5 requests a second for 20 s, with no retry asking: all dated at
+        // the reading at 0 s.
+        for _ in 0..20 {
+            for _ in 0..5 {
+                budget.deposit();
+            }
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+        // The first retry, at 20 s, spreads the 100 over the 20 slots from
+        // 0 s to 19 s, 5 each: the window (11 s to 20 s) holds 45 of the 50
+        // that came in it (without spreading: none, all dated 20 s ago).
+        assert_eq!(withdrawals(&budget, 100), 45);
+        // At 30 s they and the retries have slid out.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(withdrawals(&budget, 100), 0);
+        budget.deposit();
+        assert_eq!(withdrawals(&budget, 100), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn requests_are_dated_by_the_latest_reading_of_the_clock() {
         let budget = budget(1.0, 0, 10);
-        // Read at 0 s; 45 requests over the next 9 s, with no retry asking:
-        // all counted at 0 s.
+        // Read at 0 s; 45 requests over the next 9 s, with no retry asking.
         for _ in 0..9 {
             for _ in 0..5 {
                 budget.deposit();
@@ -465,15 +543,10 @@ mod tests {
         for _ in 0..10 {
             budget.deposit();
         }
-        // At 10 s the 45 counted at 0 s slide out, with the retries of 9 s
-        // still counted: 10 requests, 45 retries, no room.
+        // At 10 s the share of 0 s (5 of the 45) slides out; the 45
+        // retries of 9 s still count: 50 requests, room for 5.
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert_eq!(withdrawals(&budget, 100), 0);
-        // At 19 s the retries of 9 s slide out with the 10 requests.
-        tokio::time::advance(Duration::from_secs(9)).await;
-        assert_eq!(withdrawals(&budget, 100), 0);
-        budget.deposit();
-        assert_eq!(withdrawals(&budget, 100), 1);
+        assert_eq!(withdrawals(&budget, 100), 5);
     }
 
     #[tokio::test(start_paused = true)]
