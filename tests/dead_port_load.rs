@@ -1,5 +1,6 @@
 //! 10,000 concurrent requests against a dead loopback port, under paused
-//! time: every one ends with the connect error after its retries, and the
+//! time: every one ends with the connect error (its retries wait for the
+//! port, probed by one retry at a time, and give up), and the
 //! memory they hold stays bounded and is all given back.
 //!
 //! A test binary of its own with a single test, because the counting global
@@ -83,9 +84,14 @@ async fn one_round(region: &Region<'_, System>) -> isize {
         assert!(error.is_connect(), "{error:?}");
         assert_eq!(ErrorClass::of(error), ErrorClass::Connect);
     }
-    assert_eq!(
-        attempts.load(Ordering::SeqCst),
-        REQUESTS * (MAX_RETRIES as usize + 1)
+    // The default budget's gate: once the port refused, one retry at a
+    // time probes it (at growing intervals, within the 5 s a retry may
+    // wait) and the others wait or, past the 2048 that may wait, return at
+    // once. Without it: REQUESTS * (MAX_RETRIES + 1) attempts.
+    let attempts = attempts.load(Ordering::SeqCst);
+    assert!(
+        (REQUESTS..=REQUESTS + 20).contains(&attempts),
+        "{attempts} attempts"
     );
     peak
 }

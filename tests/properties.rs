@@ -120,7 +120,7 @@ proptest! {
         let (base, cap) = (backoff.base(), backoff.cap());
         let valid = factor.is_finite()
             && factor >= 1.0
-            && (!base.is_zero() || cap.is_zero())
+            && (!base.is_zero() || (factor == 1.0 && cap.is_zero()))
             && cap >= base
             && max_elapsed != Some(Duration::ZERO);
         match builder.build() {

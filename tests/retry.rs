@@ -18,10 +18,13 @@ fn ms(n: u64) -> Duration {
 }
 
 /// 50 ms doubling, no jitter: pauses of 50, 100, 200, 400 ms.
+/// Exact pauses and every retry made: no budget, whose gate would hold
+/// back retries to an authority whose connects fail.
 fn exact_policy(max_retries: u32) -> RetryPolicy {
     RetryPolicy::builder()
         .max_retries(max_retries)
         .backoff(Backoff::exponential(ms(50)).jitter(Jitter::None))
+        .no_budget()
         .build()
         .unwrap()
 }

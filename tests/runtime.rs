@@ -48,6 +48,7 @@ async fn endless_immediate_retries_yield_to_the_scheduler() {
     let policy = RetryPolicy::builder()
         .max_retries(u32::MAX)
         .backoff(Backoff::none())
+        .no_budget()
         .build()
         .unwrap();
     let mut service = Retry::new(inner, policy);
