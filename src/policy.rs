@@ -621,7 +621,42 @@ mod tests {
         let err = build_with(Backoff::exponential(Duration::ZERO).max_delay(ms(5))).unwrap_err();
         assert_eq!(err.field(), "backoff.base");
         assert!(err.to_string().contains("Backoff::none()"), "{err}");
+        // A zero cap too: the same pauses as `Backoff::none()`, but not
+        // what was asked for; the error names the way to say it.
+        let err = build_with(Backoff::exponential(Duration::ZERO).max_delay(Duration::ZERO))
+            .unwrap_err();
+        assert_eq!(err.field(), "backoff.base");
+        assert!(err.to_string().contains("Backoff::none()"), "{err}");
         assert!(build_with(Backoff::none()).is_ok());
+    }
+
+    #[test]
+    fn budget_caps_out_of_range_are_rejected_naming_the_field() {
+        let build = |budget: RetryBudget| RetryPolicy::builder().budget(budget).build();
+        for cap in [0, 1_000_001, usize::MAX] {
+            let err = build(RetryBudget::default().max_authorities(cap)).unwrap_err();
+            assert_eq!(err.field(), "budget.max_authorities", "{cap}");
+            assert_eq!(err.value(), cap.to_string());
+            let err = build(RetryBudget::default().max_waiting(cap)).unwrap_err();
+            assert_eq!(err.field(), "budget.max_waiting", "{cap}");
+        }
+        for wait in [Duration::from_secs(601), Duration::MAX] {
+            let err = build(RetryBudget::default().max_wait(wait)).unwrap_err();
+            assert_eq!(err.field(), "budget.max_wait", "{wait:?}");
+        }
+        let edges = RetryBudget::default()
+            .max_authorities(1)
+            .max_waiting(1_000_000)
+            .max_wait(Duration::from_secs(600));
+        assert!(build(edges).unwrap().has_budget());
+        assert!(build(RetryBudget::default().max_wait(Duration::ZERO)).is_ok());
+    }
+
+    #[test]
+    fn the_default_policy_carries_a_budget_and_no_budget_removes_it() {
+        assert!(RetryPolicy::default().has_budget());
+        assert!(RetryPolicy::builder().build().unwrap().has_budget());
+        assert!(!RetryPolicy::builder().no_budget().build().unwrap().has_budget());
     }
 
     #[test]

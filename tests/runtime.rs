@@ -8,7 +8,7 @@ use std::future::Future;
 use std::io::{self, ErrorKind};
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::Context;
 use std::time::Duration;
 
@@ -95,16 +95,28 @@ fn without_tokio_timers_a_retry_is_given_up_not_a_panic() {
     assert_eq!(calls.load(Ordering::SeqCst), 1, "no retry without a timer");
 }
 
-/// A `hyper::rt::Timer` that counts the pauses it makes.
+/// A `hyper::rt::Timer` that records the pauses it makes.
 #[derive(Clone)]
 struct CountingTimer {
     inner: hyper_util::rt::TokioTimer,
     sleeps: Arc<AtomicUsize>,
+    pauses: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl CountingTimer {
+    fn new() -> Self {
+        Self {
+            inner: hyper_util::rt::TokioTimer::new(),
+            sleeps: Arc::default(),
+            pauses: Arc::default(),
+        }
+    }
 }
 
 impl hyper::rt::Timer for CountingTimer {
     fn sleep(&self, duration: Duration) -> std::pin::Pin<Box<dyn hyper::rt::Sleep>> {
         self.sleeps.fetch_add(1, Ordering::SeqCst);
+        self.pauses.lock().unwrap().push(duration);
         self.inner.sleep(duration)
     }
 
@@ -113,17 +125,53 @@ impl hyper::rt::Timer for CountingTimer {
         deadline: std::time::Instant,
     ) -> std::pin::Pin<Box<dyn hyper::rt::Sleep>> {
         self.sleeps.fetch_add(1, Ordering::SeqCst);
+        self.pauses
+            .lock()
+            .unwrap()
+            .push(deadline.saturating_duration_since(std::time::Instant::now()));
         self.inner.sleep_until(deadline)
+    }
+}
+
+/// `Backoff::delays(seed)` is documented as the exact pauses a policy
+/// makes: the first request to retry draws the policy's seed itself, and
+/// keeps one generator across its retries.
+#[tokio::test(start_paused = true)]
+async fn the_pauses_made_are_the_backoffs_delays_for_the_seed() {
+    for jitter in [Jitter::None, Jitter::Full, Jitter::Equal, Jitter::Decorrelated] {
+        let timer = CountingTimer::new();
+        let backoff = Backoff::exponential(Duration::from_millis(10))
+            .max_delay(Duration::from_millis(300))
+            .jitter(jitter);
+        let policy = RetryPolicy::builder()
+            .max_retries(6)
+            .backoff(backoff)
+            .jitter_seed(42)
+            .no_budget()
+            .timer(timer.clone())
+            .build()
+            .unwrap();
+        let mock = Mock::new((0..6).map(|_| Outcome::Fail(ErrorKind::ConnectionRefused)));
+        let mut service = Retry::new(mock, policy);
+
+        let response = service
+            .ready()
+            .await
+            .unwrap()
+            .call(request())
+            .await
+            .unwrap();
+
+        assert_eq!(response.body(), "attempt 7");
+        let expected: Vec<Duration> = backoff.delays(42).take(6).collect();
+        assert_eq!(*timer.pauses.lock().unwrap(), expected, "{jitter:?}");
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_hyper_timer_makes_every_pause() {
-    let sleeps = Arc::new(AtomicUsize::new(0));
-    let timer = CountingTimer {
-        inner: hyper_util::rt::TokioTimer::new(),
-        sleeps: sleeps.clone(),
-    };
+    let timer = CountingTimer::new();
+    let sleeps = timer.sleeps.clone();
     let policy = RetryPolicy::builder()
         .max_retries(3)
         .backoff(Backoff::exponential(Duration::from_millis(50)).jitter(Jitter::None))
