@@ -36,8 +36,8 @@ fn jitter_gets_every_client_through_with_far_less_load_than_lockstep_retries() {
 fn the_budget_caps_the_load_whatever_the_jitter() {
     for jitter in JITTERS {
         let budgeted = simulate(jitter, true);
-        // 20% of the requests plus 10 retries per second over 10 s.
-        let allowed_retries = CLIENTS / 5 + 100;
+        // 20% of the requests (more than the floor of 10 per 10 s window).
+        let allowed_retries = CLIENTS / 5;
         assert!(
             budgeted.attempts <= CLIENTS + allowed_retries,
             "{jitter:?}: {} attempts",
@@ -62,20 +62,20 @@ use std::time::Duration;
 /// recovery still shows.
 const TABLE: [(u64, &str, usize, usize, Option<u32>); 15] = [
     (200, "no retries", 100, 990, Some(1)),
-    (200, "3 retries, no jitter", 302, 354, None),
-    (200, "3 retries, Full jitter (defaults)", 304, 338, None),
-    (200, "3 retries, Full jitter + budget", 106, 971, Some(5)),
-    (200, "3 retries, Decorrelated + budget", 107, 982, Some(14)),
+    (200, "3 retries, no jitter, no budget", 302, 354, None),
+    (200, "old defaults (no budget)", 304, 337, None),
+    (200, "old opt-in budget (refuses)", 100, 990, Some(1)),
+    (200, "defaults (budget per authority, waits)", 101, 1000, Some(0)),
     (1_000, "no retries", 100, 950, Some(1)),
-    (1_000, "3 retries, no jitter", 304, 348, None),
-    (1_000, "3 retries, Full jitter (defaults)", 305, 332, None),
-    (1_000, "3 retries, Full jitter + budget", 107, 951, Some(0)),
-    (1_000, "3 retries, Decorrelated + budget", 107, 955, Some(1)),
+    (1_000, "3 retries, no jitter, no budget", 304, 348, None),
+    (1_000, "old defaults (no budget)", 305, 334, None),
+    (1_000, "old opt-in budget (refuses)", 100, 950, Some(1)),
+    (1_000, "defaults (budget per authority, waits)", 105, 1000, Some(0)),
     (3_000, "no retries", 100, 850, Some(1)),
-    (3_000, "3 retries, no jitter", 307, 338, None),
-    (3_000, "3 retries, Full jitter (defaults)", 308, 323, None),
-    (3_000, "3 retries, Full jitter + budget", 109, 851, Some(0)),
-    (3_000, "3 retries, Decorrelated + budget", 109, 852, Some(0)),
+    (3_000, "3 retries, no jitter, no budget", 307, 338, None),
+    (3_000, "old defaults (no budget)", 308, 323, None),
+    (3_000, "old opt-in budget (refuses)", 100, 850, Some(1)),
+    (3_000, "defaults (budget per authority, waits)", 104, 894, Some(0)),
 ];
 
 #[test]
@@ -108,42 +108,72 @@ fn the_open_loop_table_is_what_the_readme_shows() {
     }
 }
 
-/// The budget's point, in this model: without it even a 200 ms outage
-/// leaves the server collapsed for the rest of the run; with it, the
-/// server is back within 1.5 s and no more than 2 points of requests are
-/// lost beyond those that not retrying at all loses.
+/// Issue 17's goals for the default policy, against not retrying, in every
+/// outage (0.2, 1, 3 s) on every server (capacity 45, 60, 90) from one
+/// client, and from fleets of 10 and 100 clients (capacity 45): it never
+/// collapses (back to 95% of arrivals within 0.5 s of not retrying), adds
+/// at most 25% load, and saves requests in every scenario: at least 99% of
+/// them for the 0.2 s and 1 s outages on the tightest server.
 #[test]
-fn without_a_budget_retries_hold_the_server_down_and_with_one_it_recovers() {
-    for down_for in open_loop::OUTAGES {
-        let run = |label| outcome_of(label, down_for, open_loop::CAPACITY);
+fn the_default_policy_survives_every_outage_and_saves_what_it_cost() {
+    let one_client = open_loop::OUTAGES.into_iter().flat_map(|down_for| {
+        open_loop::SWEEP_CAPACITIES
+            .into_iter()
+            .map(move |capacity| (down_for, capacity, 1))
+    });
+    let fleets = open_loop::FLEETS.into_iter().flat_map(|clients| {
+        open_loop::OUTAGES
+            .into_iter()
+            .map(move |down_for| (down_for, open_loop::CAPACITY, clients))
+    });
+    for (down_for, capacity, clients) in one_client.chain(fleets) {
+        let run = |label| outcome_of(label, down_for, capacity, clients);
         let none = run("no retries");
-        let defaults = run("3 retries, Full jitter (defaults)");
-        let budget = run("3 retries, Full jitter + budget");
-        assert_eq!(defaults.recovery, None, "{down_for:?}");
-        assert!(defaults.success_share() < 0.4, "{down_for:?}");
-        assert!(defaults.amplification() > 2.9, "{down_for:?}");
-        assert!(budget.recovery.unwrap() <= Duration::from_millis(1_500));
-        assert!(budget.amplification() < 1.1);
-        assert!(budget.success_share() >= none.success_share() - 0.02);
+        let defaults = run("defaults (budget per authority, waits)");
+        let at = format!("{down_for:?} outage, capacity {capacity}, {clients} clients");
+        let (Some(recovered), Some(baseline)) = (defaults.recovery, none.recovery) else {
+            panic!("{at}: no recovery ({:?})", defaults.recovery);
+        };
+        assert!(
+            recovered <= baseline + Duration::from_millis(500),
+            "{at}: recovery {recovered:?} against {baseline:?}"
+        );
+        assert!(defaults.amplification() <= 1.25, "{at}: {:.2}x", defaults.amplification());
+        assert!(
+            defaults.success_share() > none.success_share(),
+            "{at}: {:.3} against {:.3}",
+            defaults.success_share(),
+            none.success_share()
+        );
+        if down_for <= Duration::from_secs(1) && capacity == open_loop::CAPACITY {
+            assert!(defaults.success_share() >= 0.99, "{at}: {:.3}", defaults.success_share());
+        }
     }
 }
 
-/// With enough headroom the retries are absorbed: they then save requests
-/// the outage would have cost, and the budget gives some of that back.
+/// What the defaults replaced: without a budget, even a 200 ms outage
+/// leaves the server collapsed for the rest of the run; the old opt-in
+/// budget, which refused retries instead of waiting, saved nothing.
 #[test]
-fn with_headroom_retries_save_requests_and_the_budget_costs_some() {
-    let run = |label| outcome_of(label, Duration::from_secs(1), 90);
-    let none = run("no retries");
-    let defaults = run("3 retries, Full jitter (defaults)");
-    let budget = run("3 retries, Full jitter + budget");
-    assert!(defaults.recovery.is_some());
-    assert!(defaults.success_share() > none.success_share() + 0.01);
-    assert!(budget.success_share() < defaults.success_share());
-    assert!(budget.success_share() >= none.success_share());
+fn without_a_budget_retries_hold_the_server_down_and_a_refusing_budget_saves_nothing() {
+    for down_for in open_loop::OUTAGES {
+        let run = |label| outcome_of(label, down_for, open_loop::CAPACITY, 1);
+        let none = run("no retries");
+        let old = run("old defaults (no budget)");
+        let refusing = run("old opt-in budget (refuses)");
+        assert_eq!(old.recovery, None, "{down_for:?}");
+        assert!(old.success_share() < 0.4, "{down_for:?}");
+        assert!(old.amplification() > 2.9, "{down_for:?}");
+        assert!(refusing.recovery.is_some(), "{down_for:?}");
+        assert!(
+            (refusing.success_share() - none.success_share()).abs() < 0.005,
+            "{down_for:?}"
+        );
+    }
 }
 
 /// The open-loop model's run of the policy named `label`.
-fn outcome_of(label: &str, down_for: Duration, capacity: u32) -> open_loop::Outcome {
+fn outcome_of(label: &str, down_for: Duration, capacity: u32, clients: u32) -> open_loop::Outcome {
     let policy = open_loop::POLICIES
         .into_iter()
         .find(|p| p.label == label)
@@ -152,6 +182,6 @@ fn outcome_of(label: &str, down_for: Duration, capacity: u32) -> open_loop::Outc
         policy,
         down_for,
         capacity,
-        clients: 1,
+        clients,
     })
 }

@@ -95,7 +95,7 @@ pub struct Outcome {
 }
 
 /// 12 retries, 100 ms base, 5 s cap, the given jitter; with no budget, or
-/// the default budget without waiting (so a refused retry fails at once).
+/// the default budget (per authority; retries wait for room, up to 5 s).
 pub fn policy(jitter: Jitter, budget: bool) -> RetryPolicy {
     let builder = RetryPolicy::builder()
         .max_retries(MAX_RETRIES)
@@ -106,7 +106,7 @@ pub fn policy(jitter: Jitter, budget: bool) -> RetryPolicy {
         )
         .jitter_seed(2015);
     let builder = if budget {
-        builder.budget(RetryBudget::default().max_wait(Duration::ZERO))
+        builder.budget(RetryBudget::default())
     } else {
         builder.no_budget()
     };
