@@ -13,6 +13,7 @@
 //! cargo run --release --example outage_sockets -- --quick             # about 25 s
 //! cargo run --release --example outage_sockets -- --plot examples/outage-sockets.svg
 //! cargo run --release --example outage_sockets -- --series            # per second too
+//! cargo run --release --example outage_sockets -- --cpu               # costs burn CPU
 //! ```
 //!
 //! - `server.rs`: the server, its costs, the outage.
@@ -32,22 +33,23 @@ mod variants;
 use std::time::Duration;
 
 use open_loop::{Outcome, Plan};
-use server::Costs;
+use server::{Costs, Spend};
 use variants::VARIANTS;
 
-/// 400 requests a second, each 1.2 ms of handshake and 0.5 ms of serving:
-/// the server's one thread is 68% busy, a third in reserve, as in the
-/// model; a handshake costs more than a small request, as in the model.
+/// 200 requests a second, each 2.4 ms of handshake and 1 ms of serving:
+/// the server's worker is 68% busy, a third in reserve, and a handshake
+/// costs more than a small request, as in the model.
 const PLAN: Plan = Plan {
-    arrivals_per_sec: 400,
+    arrivals_per_sec: 200,
     run: Duration::from_secs(10),
     down_at: Duration::from_secs(2),
     down_for: Duration::from_secs(1),
     costs: Costs {
-        handshake: Duration::from_micros(1_200),
-        serve: Duration::from_micros(500),
+        handshake: Duration::from_micros(2_400),
+        serve: Duration::from_micros(1_000),
+        spend: Spend::Clock,
     },
-    connect_timeout: Duration::from_millis(100),
+    connect_timeout: Duration::from_millis(200),
     deadline: Duration::from_secs(5),
 };
 
@@ -89,11 +91,15 @@ fn per_second(outcomes: &[Outcome], plan: &Plan) {
             .sum()
     };
     for o in outcomes {
-        println!("\n{}: per second, attempts / served / failed", o.variant.label());
+        println!(
+            "\n{}: per second, arrived / attempts / served / failed",
+            o.variant.label()
+        );
         let line: Vec<String> = (0..seconds)
             .map(|s| {
                 format!(
-                    "{s}s {}/{}/{}",
+                    "{s}s {}/{}/{}/{}",
+                    sum(&o.arrived, s),
                     sum(&o.attempts, s),
                     sum(&o.served, s),
                     sum(&o.failed, s)
@@ -107,21 +113,27 @@ fn per_second(outcomes: &[Outcome], plan: &Plan) {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let plan = if args.iter().any(|a| a == "--quick") {
+    let mut plan = if args.iter().any(|a| a == "--quick") {
         QUICK
     } else {
         PLAN
     };
+    if args.iter().any(|a| a == "--cpu") {
+        plan.costs.spend = Spend::Cpu;
+    }
     let plot_path = args
         .iter()
         .position(|a| a == "--plot")
         .map(|i| args.get(i + 1).cloned().ok_or("--plot needs a path"))
         .transpose()?;
     println!(
-        "Loopback: {} requests/s for {} s, a new connection each (1.2 ms handshake, 0.5 ms request, one server thread); \
+        "Loopback: {} requests/s for {} s, a new connection each ({:.1} ms handshake, {:.1} ms request, one worker, {:?}); \
          listener dropped at {} s for {} s; connect timeout {} ms, deadline {} s\n",
         plan.arrivals_per_sec,
         plan.run.as_secs(),
+        plan.costs.handshake.as_secs_f64() * 1e3,
+        plan.costs.serve.as_secs_f64() * 1e3,
+        plan.costs.spend,
         plan.down_at.as_secs(),
         plan.down_for.as_secs(),
         plan.connect_timeout.as_millis(),

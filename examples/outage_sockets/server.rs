@@ -15,13 +15,21 @@
 //!   is closed, as a process restart does; `down_for` later the same port
 //!   is bound again.
 //!
-//! The costs are spent by spinning on the wall clock, so the capacity is
-//! the same in wall time whatever else the machine runs.
+//! How a cost is spent (`Spend`):
+//! - `Spend::Clock` (the default): one server-wide worker, busy until a
+//!   time on the wall clock; each cost is booked after the ones before it
+//!   and awaited (a queue with one server, in real time). The capacity is
+//!   exact whatever else the machine runs, and not rounded to the timer's
+//!   millisecond: the costs are booked back to back.
+//! - `Spend::Cpu` (`--cpu`): busy CPU, spinning on the server's one thread.
+//!   The realest cost, but its capacity is the share of a core the thread
+//!   gets: on a machine busy with other work the server is slower than
+//!   planned and overloaded before any outage.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -32,13 +40,45 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinSet;
 
-/// What the server spends, in busy CPU time.
+/// What the server spends.
 #[derive(Clone, Copy, Debug)]
 pub struct Costs {
     /// Per new connection, before the greeting.
     pub handshake: Duration,
     /// Per request.
     pub serve: Duration,
+    pub spend: Spend,
+}
+
+/// How a cost is spent: see the module's documentation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spend {
+    Clock,
+    Cpu,
+}
+
+/// The server's one worker: busy until `busy_until`.
+#[derive(Clone)]
+struct Worker {
+    spend: Spend,
+    busy_until: Arc<Mutex<Instant>>,
+}
+
+impl Worker {
+    /// Spends `cost` after every cost booked before it.
+    async fn spend(&self, cost: Duration) {
+        match self.spend {
+            Spend::Cpu => burn(cost),
+            Spend::Clock => {
+                let done = {
+                    let mut busy_until = self.busy_until.lock().expect("not poisoned");
+                    *busy_until = (*busy_until).max(Instant::now()) + cost;
+                    *busy_until
+                };
+                tokio::time::sleep_until(done.into()).await;
+            }
+        }
+    }
 }
 
 /// When the server is down.
@@ -66,7 +106,10 @@ impl Server {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let listener = runtime.block_on(async { listen(addr) })?;
+        let listener = {
+            let _entered = runtime.enter();
+            listen(addr)?
+        };
         let thread = {
             let stop = stop.clone();
             std::thread::Builder::new()
@@ -112,24 +155,33 @@ async fn serve(
     let down_at = tokio::time::Instant::from_std(outage.down_at);
     let mut outage_done = false;
     let mut check_stop = tokio::time::interval(Duration::from_millis(50));
+    let worker = Worker {
+        spend: costs.spend,
+        busy_until: Arc::new(Mutex::new(Instant::now())),
+    };
     loop {
         while connections.try_join_next().is_some() {}
         let accepting = listener.as_ref().expect("listening between outages");
         tokio::select! {
             accepted = accepting.accept() => {
                 let Ok((mut stream, _)) = accepted else { continue };
-                burn(costs.handshake);
+                // One handshake at a time: the others wait in the kernel's
+                // accept queue, as behind a busy accept loop.
+                worker.spend(costs.handshake).await;
                 // The greeting; a client that gave up makes this fail (or
                 // its kernel answers with a reset): the handshake was
                 // wasted.
                 if greet(&mut stream).is_err() {
                     continue;
                 }
+                let worker = worker.clone();
                 connections.spawn(async move {
-                    let service = service_fn(move |_: http::Request<Incoming>| async move {
-                        burn(costs.serve);
+                    let service = service_fn(move |_: http::Request<Incoming>| {
+                        let worker = worker.clone();
+                        async move {
+                        worker.spend(costs.serve).await;
                         Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(b"ok"))))
-                    });
+                    }});
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
