@@ -62,11 +62,11 @@ const QUICK: Plan = Plan {
 };
 
 fn table(outcomes: &[Outcome]) {
-    println!("| client | attempts / requests | succeeded | back to 95% of arrivals | run took |");
+    println!("| client | attempts / requests | succeeded | back to 95% of arrivals | latency of successes p50 / p99 / max |");
     println!("|---|---:|---:|---:|---:|");
     for o in outcomes {
         println!(
-            "| {} | {:.2}x | {:.1}% | {} | {:.1} s |",
+            "| {} | {:.2}x | {:.1}% | {} | {} / {} / {} |",
             o.variant.label(),
             o.amplification(),
             o.success_share() * 100.0,
@@ -74,8 +74,18 @@ fn table(outcomes: &[Outcome]) {
                 Some(after) => format!("{:.1} s", after.as_secs_f64()),
                 None => "not before the end".to_string(),
             },
-            o.elapsed.as_secs_f64(),
+            millis(o.latency(0.5)),
+            millis(o.latency(0.99)),
+            millis(o.latency(1.0)),
         );
+    }
+}
+
+fn millis(latency: Duration) -> String {
+    if latency < Duration::from_secs(1) {
+        format!("{} ms", latency.as_millis())
+    } else {
+        format!("{:.1} s", latency.as_secs_f64())
     }
 }
 
@@ -144,6 +154,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         outcomes.push(open_loop::run(plan, variant).await?);
     }
     table(&outcomes);
+    let took: Duration = outcomes.iter().map(|o| o.elapsed).sum();
+    println!("\n(the four runs took {:.1} s)", took.as_secs_f64());
     if args.iter().any(|a| a == "--series") {
         per_second(&outcomes, &plan);
     }

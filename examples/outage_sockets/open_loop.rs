@@ -2,7 +2,7 @@
 //! rate whatever happened to the earlier ones (open loop), for a fixed
 //! time; each request is a task with a deadline of its own.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -10,8 +10,8 @@ use http_body_util::{BodyExt, Full};
 use tower::ServiceExt;
 
 use crate::connector::GreetedConnector;
-use crate::server::{Costs, Outage, Server};
 use crate::series::{self, Series};
+use crate::server::{Costs, Outage, Server};
 use crate::variants::Variant;
 
 /// The shape of a run.
@@ -51,6 +51,8 @@ pub struct Outcome {
     pub served: Vec<usize>,
     pub failed: Vec<usize>,
     pub recovery: Option<Duration>,
+    /// How long each request that succeeded took, sorted.
+    pub latencies: Vec<Duration>,
     pub elapsed: Duration,
 }
 
@@ -61,6 +63,15 @@ impl Outcome {
 
     pub fn success_share(&self) -> f64 {
         self.succeeded as f64 / self.requests as f64
+    }
+
+    /// The latency of the successes at quantile `q` (0 to 1).
+    pub fn latency(&self, q: f64) -> Duration {
+        let last = self.latencies.len().saturating_sub(1);
+        self.latencies
+            .get((last as f64 * q).round() as usize)
+            .copied()
+            .unwrap_or_default()
     }
 }
 
@@ -83,17 +94,18 @@ pub async fn run(plan: Plan, variant: Variant) -> std::io::Result<Outcome> {
         timeout: plan.connect_timeout,
         attempts: attempts.clone(),
     });
-    let uri: http::Uri = format!("http://{}/", server.addr)
-        .parse()
-        .expect("a URI");
-    let requests = (plan.run.as_millis() as u64 * u64::from(plan.arrivals_per_sec) / 1_000) as usize;
+    let uri: http::Uri = format!("http://{}/", server.addr).parse().expect("a URI");
+    let requests =
+        (plan.run.as_millis() as u64 * u64::from(plan.arrivals_per_sec) / 1_000) as usize;
     let spacing = Duration::from_secs(1) / plan.arrivals_per_sec;
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(requests)));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..requests {
         tokio::time::sleep_until((start + spacing * i as u32).into()).await;
         arrived.record();
         let (client, uri) = (client.clone(), uri.clone());
         let (served, failed) = (served.clone(), failed.clone());
+        let latencies = latencies.clone();
         tasks.spawn(async move {
             let request = http::Request::get(uri)
                 .body(Full::new(Bytes::new()))
@@ -104,10 +116,17 @@ pub async fn run(plan: Plan, variant: Variant) -> std::io::Result<Outcome> {
                 response.into_body().collect().await?;
                 Ok::<_, crate::variants::BoxError>(ok)
             };
+            let began = Instant::now();
             let ok = matches!(
                 tokio::time::timeout(plan.deadline, call).await,
                 Ok(Ok(true))
             );
+            if ok {
+                latencies
+                    .lock()
+                    .expect("not poisoned")
+                    .push(began.elapsed());
+            }
             if ok { &served } else { &failed }.record();
             ok
         });
@@ -121,6 +140,8 @@ pub async fn run(plan: Plan, variant: Variant) -> std::io::Result<Outcome> {
     server.stop();
     let (served, arrived) = (served.counts(), arrived.counts());
     let succeeded = served.iter().sum();
+    let mut latencies = std::mem::take(&mut *latencies.lock().expect("not poisoned"));
+    latencies.sort_unstable();
     Ok(Outcome {
         variant,
         requests,
@@ -128,6 +149,7 @@ pub async fn run(plan: Plan, variant: Variant) -> std::io::Result<Outcome> {
         recovery: series::recovery(&served, &arrived, plan.back_at(), plan.run),
         attempts: attempts.counts(),
         failed: failed.counts(),
+        latencies,
         arrived,
         served,
         elapsed,

@@ -7,7 +7,11 @@ use plotters::prelude::*;
 use crate::open_loop::{Outcome, Plan};
 use crate::series::BUCKET;
 
-pub fn plot(outcomes: &[Outcome], plan: &Plan, path: &str) -> Result<(), Box<dyn std::error::Error>> {
+pub fn plot(
+    outcomes: &[Outcome],
+    plan: &Plan,
+    path: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
     let root = SVGBackend::new(path, (900, 760)).into_drawing_area();
     root.fill(&WHITE)?;
     let (top, bottom) = root.split_vertically(380);
@@ -18,8 +22,16 @@ pub fn plot(outcomes: &[Outcome], plan: &Plan, path: &str) -> Result<(), Box<dyn
     let down = plan.down_at.as_secs_f64();
     let up = plan.back_at().as_secs_f64();
     for (area, title, attempts) in [
-        (&top, "connection attempts per 100 ms (loopback); outage shaded", true),
-        (&bottom, "requests served per 100 ms; grey line: 95% of arrivals", false),
+        (
+            &top,
+            "connection attempts per 100 ms (loopback); outage shaded",
+            true,
+        ),
+        (
+            &bottom,
+            "requests served per 100 ms; grey line: 95% of arrivals",
+            false,
+        ),
     ] {
         let pick = |o: &Outcome, b: usize| {
             let series = if attempts { &o.attempts } else { &o.served };
