@@ -96,7 +96,11 @@ impl Scopes {
     /// The states for `budget`; the gate's first probe interval is
     /// `first_probe_interval` (the policy's backoff base); the gates draw
     /// their randomness from `seed`.
-    pub(crate) fn new(budget: RetryBudget, first_probe_interval: std::time::Duration, seed: u64) -> Self {
+    pub(crate) fn new(
+        budget: RetryBudget,
+        first_probe_interval: std::time::Duration,
+        seed: u64,
+    ) -> Self {
         let settings = Settings {
             budget,
             first_probe_interval,
@@ -179,7 +183,9 @@ impl fmt::Debug for Scopes {
 fn name_of<Req: CloneRequest>(request: &Req) -> (&str, &str) {
     (
         request.scheme().unwrap_or(""),
-        request.authority().map_or("", |authority| authority.as_str()),
+        request
+            .authority()
+            .map_or("", |authority| authority.as_str()),
     )
 }
 
@@ -285,7 +291,9 @@ impl KeyBuffer {
 
 /// The host and the port of an authority, without user information.
 fn split_authority(authority: &str) -> (&str, Option<&str>) {
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, rest)| rest);
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, rest)| rest);
     // An IPv6 literal's colons are inside its brackets.
     let port_at = match host_port.rfind(']') {
         Some(bracket) => host_port[bracket..].find(':').map(|i| bracket + i),
@@ -310,7 +318,10 @@ mod tests {
         assert_eq!(key("http", "Example.COM"), "http://example.com:80");
         assert_eq!(key("http", "example.com:80"), "http://example.com:80");
         assert_eq!(key("https", "example.com"), "https://example.com:443");
-        assert_eq!(key("https", "user:secret@example.com:8443"), "https://example.com:8443");
+        assert_eq!(
+            key("https", "user:secret@example.com:8443"),
+            "https://example.com:8443"
+        );
         assert_eq!(key("http", "[::1]:3000"), "http://[::1]:3000");
         assert_eq!(key("http", "[::1]"), "http://[::1]:80");
         assert_eq!(key("", ""), "://:");

@@ -276,8 +276,8 @@ impl BudgetState {
             .min(self.start.elapsed())
             .max(self.settings.window / SLOTS as u32)
             .as_secs_f64();
-        let per_second =
-            (self.settings.ratio * requests / counted_over).max(f64::from(self.settings.min_per_second));
+        let per_second = (self.settings.ratio * requests / counted_over)
+            .max(f64::from(self.settings.min_per_second));
         if per_second <= 0.0 || !per_second.is_finite() {
             // A zero ratio and floor: no retry ever goes.
             return Duration::MAX;

@@ -152,7 +152,8 @@ where
                             this.state.set(State::Readying);
                         }
                         Err(reason) => {
-                            let error = error.take().expect("the error is kept until the wait ends");
+                            let error =
+                                error.take().expect("the error is kept until the wait ends");
                             resend.give_up(reason, &error);
                             return Poll::Ready(Err(error));
                         }
@@ -453,7 +454,10 @@ impl<S, Req, C> Resend<S, Req, C> {
                 // The gate's wait begins after the pause, and ends by the
                 // request's deadline and its share of `max_wait`.
                 let now = Instant::now();
-                let mut deadline = later(now, pause.saturating_add(policy.max_wait.saturating_sub(waited)));
+                let mut deadline = later(
+                    now,
+                    pause.saturating_add(policy.max_wait.saturating_sub(waited)),
+                );
                 if let (Some(started), Some(max_elapsed)) = (started, policy.max_elapsed) {
                     deadline = deadline.min(later(started, max_elapsed));
                 }

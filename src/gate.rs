@@ -149,7 +149,12 @@ impl Gate {
         let interval = self.probe_interval_ns.load(Ordering::Acquire);
         if self
             .next_probe_ns
-            .compare_exchange(next, now_ns.saturating_add(interval), Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                next,
+                now_ns.saturating_add(interval),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_err()
         {
             return false;

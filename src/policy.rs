@@ -432,8 +432,16 @@ impl<C> RetryPolicyBuilder<C> {
                     "must be at most 600s (the deadline of a request belongs to the caller; use a timeout around the layer)",
                 ));
             }
-            let seed = self.policy.seed.as_ref().map_or_else(unseeded, |seed| seed.0.seed);
-            self.policy.scopes = Some(Arc::new(Scopes::new(budget, self.policy.backoff.base(), seed)));
+            let seed = self
+                .policy
+                .seed
+                .as_ref()
+                .map_or_else(unseeded, |seed| seed.0.seed);
+            self.policy.scopes = Some(Arc::new(Scopes::new(
+                budget,
+                self.policy.backoff.base(),
+                seed,
+            )));
             self.policy.max_wait = budget.max_wait;
         } else {
             self.policy.scopes = None;

@@ -14,6 +14,7 @@
 //! cargo run --release --example outage_sockets -- --plot examples/outage-sockets.svg
 //! cargo run --release --example outage_sockets -- --series            # per second too
 //! cargo run --release --example outage_sockets -- --cpu               # costs burn CPU
+//! cargo run --release --example outage_sockets -- --connect-timeout-ms 100
 //! ```
 //!
 //! - `server.rs`: the server, its costs, the outage.
@@ -128,6 +129,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         PLAN
     };
+    if let Some(i) = args.iter().position(|a| a == "--connect-timeout-ms") {
+        let ms: u64 = args
+            .get(i + 1)
+            .and_then(|ms| ms.parse().ok())
+            .ok_or("--connect-timeout-ms needs a number of milliseconds")?;
+        plan.connect_timeout = Duration::from_millis(ms);
+    }
     if args.iter().any(|a| a == "--cpu") {
         plan.costs.spend = Spend::Cpu;
     }
