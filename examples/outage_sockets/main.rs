@@ -9,7 +9,7 @@
 //! to run with the machine's load (run it twice).
 //!
 //! ```text
-//! cargo run --release --example outage_sockets                        # about 50 s
+//! cargo run --release --example outage_sockets                        # about 45 s
 //! cargo run --release --example outage_sockets -- --quick             # about 25 s
 //! cargo run --release --example outage_sockets -- --plot examples/outage-sockets.svg
 //! cargo run --release --example outage_sockets -- --series            # per second too
@@ -58,7 +58,10 @@ const PLAN: Plan = Plan {
     deadline: Duration::from_secs(5),
 };
 
-/// `--quick`: the same outage, less before and after it.
+/// `--quick`: the same outage, less before and after it. Its 3 s deadline
+/// cuts short the waits of the default budget, which releases a 1 s
+/// outage's requests over about 5 s: the new defaults save fewer of them
+/// here (about 90% served, against 80% without retries).
 const QUICK: Plan = Plan {
     run: Duration::from_secs(5),
     down_at: Duration::from_secs(1),
