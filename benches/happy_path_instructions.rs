@@ -5,7 +5,7 @@
 //! ```text
 //! cargo bench --no-run --bench happy_path_instructions
 //! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* bare
-//! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* ours
+//! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* ours   # the defaults: a budget per authority
 //! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* tower
 //! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* combined_post  # idempotent_only
 //! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* combined_get
@@ -13,7 +13,7 @@
 //! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* ours_no_copy   # max_retries(0)
 //! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* tower_no_copy  # never clones
 //! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* tower_arc      # policy state in an Arc
-//! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* ours_budget    # with a RetryBudget
+//! valgrind --tool=callgrind target/release/deps/happy_path_instructions-* ours_no_budget # without the default budget (no_budget())
 //! target/release/deps/happy_path_instructions-* size   # the futures' sizes
 //! ```
 //!
@@ -84,9 +84,10 @@ fn main() {
             &mut tower::retry::Retry::new(TowerUpToShared::new(3), Immediate),
             realistic_request,
         ),
-        "ours_budget" => {
+        // The defaults before 0.2: no budget.
+        "ours_no_budget" => {
             let policy = tower_conn_retry::RetryPolicy::builder()
-                .budget(tower_conn_retry::RetryBudget::default())
+                .no_budget()
                 .build()
                 .unwrap();
             calls(
