@@ -59,6 +59,20 @@ const SLOTS: usize = 10;
 /// full, or its turn would come after its deadline) gets its error back at
 /// once; a request dropped while it waits frees its place at once.
 ///
+/// # Why this design
+///
+/// The budget is scoped like gRPC's connection backoff (its
+/// `connection-backoff.md`: one backoff per address, shared by every call,
+/// apart from each call's own retries): what the layer learns of an
+/// authority (its connects fail) is shared by every request to it, while
+/// each request keeps its own retry count, backoff and deadline. The
+/// release after an outage is a client-side rate limiter, in the spirit of
+/// AWS SDKs' adaptive retry mode, paced by the budget rather than by
+/// throttling responses: a retry layer only sees connection failures. A
+/// fleet of clients each learning of a recovery at once spreads its first
+/// retries over one pace at random. The README's "Outages" section shows
+/// the model and the loopback experiment these defaults were chosen by.
+///
 /// # When requests and retries are counted
 ///
 /// The budget reads the clock only when a retry asks for room, never for a
@@ -308,11 +322,11 @@ impl BudgetState {
     /// since (see [`spread`](Self::spread)).
     fn read_clock(&self) -> u32 {
         let epoch = self.epoch();
-        if let Ok(previous) = self
-            .latest
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |latest| {
-                is_older(latest, epoch).then_some(epoch)
-            })
+        if let Ok(previous) =
+            self.latest
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |latest| {
+                    is_older(latest, epoch).then_some(epoch)
+                })
         {
             self.spread(previous, epoch);
         }

@@ -95,10 +95,14 @@
 //!
 //! A [`RetryPolicy`] bounds retrying by a number of retries, an optional
 //! deadline measured from the first attempt, a [`Backoff`] whose pauses grow
-//! exponentially up to a cap, with a [`Jitter`], and an optional
-//! [`RetryBudget`] that caps the extra load retries add, shared by every
-//! clone of the layer. Invalid settings are a [`ConfigError`] from
-//! [`RetryPolicyBuilder::build`], never a panic.
+//! exponentially up to a cap, with a [`Jitter`], and a [`RetryBudget`] (on
+//! by default, one per authority, shared by every clone of the layer) that
+//! caps the extra load retries add. While an authority's connects fail, one
+//! retry at a time probes it and the others wait for it to answer (up to
+//! the budget's `max_wait`, 5 s by default), then go at the budget's pace:
+//! see [`RetryBudget`] for what that does in an outage and why, and
+//! [`RetryPolicyBuilder::no_budget`] to turn it off. Invalid settings are a
+//! [`ConfigError`] from [`RetryPolicyBuilder::build`], never a panic.
 //!
 //! # Tracing
 //!

@@ -623,8 +623,8 @@ mod tests {
         assert!(err.to_string().contains("Backoff::none()"), "{err}");
         // A zero cap too: the same pauses as `Backoff::none()`, but not
         // what was asked for; the error names the way to say it.
-        let err = build_with(Backoff::exponential(Duration::ZERO).max_delay(Duration::ZERO))
-            .unwrap_err();
+        let err =
+            build_with(Backoff::exponential(Duration::ZERO).max_delay(Duration::ZERO)).unwrap_err();
         assert_eq!(err.field(), "backoff.base");
         assert!(err.to_string().contains("Backoff::none()"), "{err}");
         assert!(build_with(Backoff::none()).is_ok());
@@ -656,7 +656,11 @@ mod tests {
     fn the_default_policy_carries_a_budget_and_no_budget_removes_it() {
         assert!(RetryPolicy::default().has_budget());
         assert!(RetryPolicy::builder().build().unwrap().has_budget());
-        assert!(!RetryPolicy::builder().no_budget().build().unwrap().has_budget());
+        assert!(!RetryPolicy::builder()
+            .no_budget()
+            .build()
+            .unwrap()
+            .has_budget());
     }
 
     #[test]

@@ -65,17 +65,35 @@ const TABLE: [(u64, &str, usize, usize, Option<u32>); 15] = [
     (200, "3 retries, no jitter, no budget", 302, 354, None),
     (200, "old defaults (no budget)", 304, 337, None),
     (200, "old opt-in budget (refuses)", 100, 990, Some(1)),
-    (200, "defaults (budget per authority, waits)", 101, 1000, Some(0)),
+    (
+        200,
+        "defaults (budget per authority, waits)",
+        101,
+        1000,
+        Some(0),
+    ),
     (1_000, "no retries", 100, 950, Some(1)),
     (1_000, "3 retries, no jitter, no budget", 304, 348, None),
     (1_000, "old defaults (no budget)", 305, 334, None),
     (1_000, "old opt-in budget (refuses)", 100, 950, Some(1)),
-    (1_000, "defaults (budget per authority, waits)", 105, 1000, Some(0)),
+    (
+        1_000,
+        "defaults (budget per authority, waits)",
+        105,
+        1000,
+        Some(0),
+    ),
     (3_000, "no retries", 100, 850, Some(1)),
     (3_000, "3 retries, no jitter, no budget", 307, 338, None),
     (3_000, "old defaults (no budget)", 308, 323, None),
     (3_000, "old opt-in budget (refuses)", 100, 850, Some(1)),
-    (3_000, "defaults (budget per authority, waits)", 104, 894, Some(0)),
+    (
+        3_000,
+        "defaults (budget per authority, waits)",
+        104,
+        894,
+        Some(0),
+    ),
 ];
 
 #[test]
@@ -138,7 +156,11 @@ fn the_default_policy_survives_every_outage_and_saves_what_it_cost() {
             recovered <= baseline + Duration::from_millis(500),
             "{at}: recovery {recovered:?} against {baseline:?}"
         );
-        assert!(defaults.amplification() <= 1.25, "{at}: {:.2}x", defaults.amplification());
+        assert!(
+            defaults.amplification() <= 1.25,
+            "{at}: {:.2}x",
+            defaults.amplification()
+        );
         assert!(
             defaults.success_share() > none.success_share(),
             "{at}: {:.3} against {:.3}",
@@ -146,7 +168,11 @@ fn the_default_policy_survives_every_outage_and_saves_what_it_cost() {
             none.success_share()
         );
         if down_for <= Duration::from_secs(1) && capacity == open_loop::CAPACITY {
-            assert!(defaults.success_share() >= 0.99, "{at}: {:.3}", defaults.success_share());
+            assert!(
+                defaults.success_share() >= 0.99,
+                "{at}: {:.3}",
+                defaults.success_share()
+            );
         }
     }
 }

@@ -138,7 +138,12 @@ impl hyper::rt::Timer for CountingTimer {
 /// keeps one generator across its retries.
 #[tokio::test(start_paused = true)]
 async fn the_pauses_made_are_the_backoffs_delays_for_the_seed() {
-    for jitter in [Jitter::None, Jitter::Full, Jitter::Equal, Jitter::Decorrelated] {
+    for jitter in [
+        Jitter::None,
+        Jitter::Full,
+        Jitter::Equal,
+        Jitter::Decorrelated,
+    ] {
         let timer = CountingTimer::new();
         let backoff = Backoff::exponential(Duration::from_millis(10))
             .max_delay(Duration::from_millis(300))

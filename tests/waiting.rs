@@ -106,7 +106,8 @@ async fn through_an_outage(policy: RetryPolicy, outage: Duration) -> (usize, usi
     let down_from = Duration::from_secs(10);
     let upstream = Upstream::down_between(down_from, down_from + outage);
     let service = RetryLayer::new(policy).layer(upstream.clone());
-    let (sent, answered) = open_loop(service, Duration::from_millis(10), Duration::from_secs(13)).await;
+    let (sent, answered) =
+        open_loop(service, Duration::from_millis(10), Duration::from_secs(13)).await;
     let attempts = upstream.attempts();
     let refused = attempts.iter().filter(|(_, up)| !up).count();
     (sent, answered, attempts.len(), refused)
@@ -203,7 +204,9 @@ async fn a_retry_that_cannot_wait_gets_its_error_at_once() {
     // their errors after their own backoff pause, without waiting.
     let upstream = Upstream::down_between(Duration::ZERO, Duration::from_secs(3600));
     let policy = RetryPolicy::builder()
-        .backoff(Backoff::exponential(Duration::from_millis(10)).max_delay(Duration::from_millis(10)))
+        .backoff(
+            Backoff::exponential(Duration::from_millis(10)).max_delay(Duration::from_millis(10)),
+        )
         .budget(RetryBudget::default().max_waiting(1))
         .build()
         .unwrap();
@@ -214,7 +217,11 @@ async fn a_retry_that_cannot_wait_gets_its_error_at_once() {
     let mut done_at_once = 0;
     while let Some(result) = calls.next().await {
         let error = result.unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::ConnectionRefused, "the upstream's own error");
+        assert_eq!(
+            error.kind(),
+            ErrorKind::ConnectionRefused,
+            "the upstream's own error"
+        );
         if start.elapsed() <= Duration::from_millis(10) {
             done_at_once += 1;
         }
@@ -222,7 +229,11 @@ async fn a_retry_that_cannot_wait_gets_its_error_at_once() {
     // One waits, one probes: the other 18 could not wait.
     assert!(done_at_once >= 18, "{done_at_once} of 20 returned at once");
     // And those that waited gave up within the default wait of 5 s.
-    assert!(start.elapsed() <= Duration::from_secs(6), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() <= Duration::from_secs(6),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -238,7 +249,11 @@ async fn a_waiting_retry_gives_up_at_the_policys_deadline() {
     let mut calls: FuturesUnordered<_> = (0..50).map(|_| service.clone().oneshot(get())).collect();
     while let Some(result) = calls.next().await {
         assert_eq!(result.unwrap_err().kind(), ErrorKind::ConnectionRefused);
-        assert!(start.elapsed() <= Duration::from_secs(2), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() <= Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }
 
@@ -248,7 +263,10 @@ async fn start_waiting<S>(
     service: &S,
     n: usize,
     for_how_long: Duration,
-) -> (FuturesUnordered<tower::util::Oneshot<S, Request<String>>>, usize)
+) -> (
+    FuturesUnordered<tower::util::Oneshot<S, Request<String>>>,
+    usize,
+)
 where
     S: Service<Request<String>, Response = Response<String>, Error = io::Error> + Clone,
 {
@@ -273,7 +291,11 @@ async fn ten_thousand_cancelled_waiters_leave_their_places_free() {
     let upstream = Upstream::down_between(Duration::ZERO, Duration::from_secs(3600));
     let policy = RetryPolicy::builder()
         .max_retries(1)
-        .budget(RetryBudget::default().max_waiting(10_000).max_wait(Duration::from_secs(60)))
+        .budget(
+            RetryBudget::default()
+                .max_waiting(10_000)
+                .max_wait(Duration::from_secs(60)),
+        )
         .build()
         .unwrap();
     let service = RetryLayer::new(policy).layer(upstream.clone());
@@ -286,7 +308,10 @@ async fn ten_thousand_cancelled_waiters_leave_their_places_free() {
     // Had they kept their places, the queue would be full and these would
     // all end at once.
     let (still_waiting, ended) = start_waiting(&service, 10_000, Duration::from_secs(1)).await;
-    assert!(ended <= 10, "{ended} ended: the dropped requests kept their places");
+    assert!(
+        ended <= 10,
+        "{ended} ended: the dropped requests kept their places"
+    );
 
     // The control: with those 10,000 still waiting, new requests find the
     // queue full and get their errors at once.
