@@ -1,0 +1,171 @@
+//! Adversarial review of the per-authority budget's gate (issue 17): each
+//! test here failed on the reviewed code (see the commit message).
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use http::{Request, Response};
+use tower::{Service, ServiceExt};
+use tower_conn_retry::{Backoff, ErrorClass, Retry, RetryBudget, RetryPolicy};
+
+/// Fails the first attempt of every request whose body is "fail" (at
+/// once, with an error the tests classify as not processed), answers
+/// everything else; counts attempts.
+#[derive(Clone, Default)]
+struct Scripted {
+    seen: Arc<Mutex<HashSet<String>>>,
+    attempts: Arc<AtomicUsize>,
+    always_fail: bool,
+}
+
+impl Service<Request<String>> for Scripted {
+    type Response = Response<String>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Response<String>>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<String>) -> Self::Future {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        let id = request
+            .headers()
+            .get("x-id")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let fail = self.always_fail
+            || (request.body() == "fail" && self.seen.lock().unwrap().insert(id));
+        Box::pin(async move {
+            if fail {
+                Err(io::Error::other("refused stream"))
+            } else {
+                Ok(Response::new(String::new()))
+            }
+        })
+    }
+}
+
+fn request(authority: &str, id: usize, body: &str) -> Request<String> {
+    Request::get(format!("http://{authority}/"))
+        .header("x-id", id.to_string())
+        .body(body.to_string())
+        .unwrap()
+}
+
+/// Every error is "not processed": retried for any method, and it does not
+/// mark the authority down (that is `Connect`).
+fn not_processed(_: &io::Error) -> ErrorClass {
+    ErrorClass::NotProcessed
+}
+
+/// A ratio-only budget (`min_per_second(0)`, which `build()` accepts): one
+/// retry that asks while the window holds no request makes `pace()` return
+/// `Duration::MAX`; `Gate::take_turn` then saturates `next_turn_ns` to
+/// `u64::MAX`, which nothing ever lowers, so every later retry to that
+/// authority finds its turn ~584 years away and gives up (`Waited`) at
+/// once, however much room the budget has.
+#[tokio::test(start_paused = true)]
+async fn a_ratio_only_budget_is_not_wedged_by_one_retry_in_a_quiet_window() {
+    let upstream = Scripted::default();
+    let policy = RetryPolicy::builder()
+        .backoff(Backoff::none())
+        .budget(RetryBudget::default().ratio(0.5).min_per_second(0))
+        .classifier(not_processed)
+        .build()
+        .unwrap();
+    let mut service = Retry::new(upstream.clone(), policy);
+
+    // A quiet spell: one request, then nothing for two windows.
+    service.ready().await.unwrap().call(request("a.test", 0, "")).await.unwrap();
+    tokio::time::advance(Duration::from_secs(25)).await;
+    // A retry now finds no request in the window: refused, rightly.
+    let refused = service.ready().await.unwrap().call(request("a.test", 1, "fail")).await;
+    assert!(refused.is_err());
+
+    // Traffic comes back: 100 requests, so the ratio allows 50 retries.
+    for id in 2..102 {
+        service.ready().await.unwrap().call(request("a.test", id, "")).await.unwrap();
+    }
+    let retried = service.ready().await.unwrap().call(request("a.test", 200, "fail")).await;
+    assert!(
+        retried.is_ok(),
+        "with 100 requests in the window and a ratio of 0.5, a retry must go: {retried:?}"
+    );
+}
+
+/// `evict_one` may forget an authority that a service still caches (no
+/// request waits there). That service then keeps depositing its requests
+/// into the orphaned state, while its retries draw on the new state the
+/// table makes for the same authority (`Resend::next` looks it up again):
+/// the new state never sees those requests, so the busy authority is held
+/// to the floor (10 retries per window) instead of 20% of its traffic.
+#[tokio::test(start_paused = true)]
+async fn an_evicted_authority_still_cached_by_a_service_keeps_counting_its_requests() {
+    let upstream = Scripted::default();
+    let policy = RetryPolicy::builder()
+        .backoff(Backoff::none())
+        .budget(RetryBudget::default().max_authorities(1).ratio(1.0))
+        .classifier(not_processed)
+        .build()
+        .unwrap();
+    let mut to_a = Retry::new(upstream.clone(), policy);
+    let mut to_b = to_a.clone();
+    to_a.ready().await.unwrap().call(request("a.test", 0, "")).await.unwrap();
+    // Another clone calls another authority: the table (cap 1) forgets a.test,
+    // which `to_a` still caches.
+    to_b.ready().await.unwrap().call(request("b.test", 0, "")).await.unwrap();
+    // `to_a` carries on: 200 requests to a.test.
+    for id in 1..=200 {
+        to_a.ready().await.unwrap().call(request("a.test", id, "")).await.unwrap();
+    }
+    // Then 40 of its requests fail once: with 240 requests in the window and
+    // a ratio of 1.0, all 40 retries have room (the floor alone: 10).
+    let mut pending = FuturesUnordered::new();
+    for id in 1000..1040 {
+        let mut svc = to_a.clone();
+        pending.push(async move { svc.ready().await.unwrap().call(request("a.test", id, "fail")).await });
+    }
+    let mut failed = 0;
+    while let Some(result) = pending.next().await {
+        failed += usize::from(result.is_err());
+    }
+    assert_eq!(failed, 0, "{failed} of 40 retries refused: the cached, evicted state took the requests");
+}
+
+/// `ResponseFuture::poll` yields after `IMMEDIATE_RETRIES_PER_POLL` retries
+/// made without a pause, but only for `Next::Now`, i.e. without a budget.
+/// Under a budget every retry is `Next::Later` through `gate::admit`, which
+/// is ready at once when the pace is zero and the budget has room
+/// (`min_per_second(u32::MAX)`, accepted by `build()`): one `poll` then
+/// makes every retry of `max_retries` back to back and never yields.
+#[tokio::test(start_paused = true)]
+async fn retries_admitted_at_once_still_yield_to_the_scheduler() {
+    let upstream = Scripted {
+        always_fail: true,
+        ..Scripted::default()
+    };
+    let policy = RetryPolicy::builder()
+        .backoff(Backoff::none())
+        .max_retries(100_000)
+        .budget(RetryBudget::default().min_per_second(u32::MAX))
+        .classifier(not_processed)
+        .build()
+        .unwrap();
+    let mut service = Retry::new(upstream.clone(), policy);
+    let mut future = Box::pin(service.ready().await.unwrap().call(request("a.test", 0, "")));
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let _ = future.as_mut().poll(&mut cx);
+    let attempts = upstream.attempts.load(Ordering::SeqCst);
+    assert!(
+        attempts <= 64,
+        "one poll made {attempts} attempts without yielding (no-budget path yields after 32)"
+    );
+}
