@@ -169,3 +169,90 @@ async fn retries_admitted_at_once_still_yield_to_the_scheduler() {
         "one poll made {attempts} attempts without yielding (no-budget path yields after 32)"
     );
 }
+
+/// Refuses connects (io `ConnectionRefused`: `Connect`, which marks the
+/// authority down) until `up_at`, answers after.
+#[derive(Clone)]
+struct DownUntil {
+    up_at: tokio::time::Instant,
+    attempts: Arc<AtomicUsize>,
+}
+
+impl Service<Request<String>> for DownUntil {
+    type Response = Response<String>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Response<String>>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<String>) -> Self::Future {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        let up = tokio::time::Instant::now() >= self.up_at;
+        Box::pin(async move {
+            if up {
+                Ok(Response::new(String::new()))
+            } else {
+                Err(io::Error::from(io::ErrorKind::ConnectionRefused))
+            }
+        })
+    }
+}
+
+/// An authority whose connects failed is evicted from the table while its
+/// retries are still in their backoff pause (they hold its state in their
+/// `Admit` future but no place among the waiting, so `evict_one` takes it).
+/// Their retries then wait at the orphaned gate, which is down; the first
+/// probe is answered, but `Resend::answered` tells the *table's* state for
+/// that authority (`scopes.state_of`), not the one the retries wait on. The
+/// orphaned gate stays down for ever: its waiters go one per probe interval
+/// (growing to 1 s) and the rest give up at `max_wait`, though the server
+/// answers every attempt.
+#[tokio::test(start_paused = true)]
+async fn retries_of_an_evicted_down_authority_are_released_when_it_answers() {
+    let upstream = DownUntil {
+        up_at: tokio::time::Instant::now() + Duration::from_millis(50),
+        attempts: Arc::default(),
+    };
+    let policy = RetryPolicy::builder()
+        .backoff(Backoff::exponential(Duration::from_millis(100)).factor(1.0).jitter(tower_conn_retry::Jitter::None))
+        .budget(
+            RetryBudget::default()
+                .max_authorities(1)
+                .min_per_second(100),
+        )
+        .build()
+        .unwrap();
+    let service = Retry::new(upstream.clone(), policy);
+    // 20 requests to a.test fail to connect at once and pause 100 ms.
+    let mut pending = FuturesUnordered::new();
+    for id in 0..20 {
+        let mut svc = service.clone();
+        pending.push(Box::pin(async move {
+            svc.ready().await.unwrap().call(request("a.test", id, "")).await
+        }) as Pin<Box<dyn Future<Output = io::Result<Response<String>>> + Send>>);
+    }
+    // Drive them to their pause.
+    tokio::select! {
+        _ = pending.next() => panic!("nothing can end yet"),
+        _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+    }
+    // Meanwhile another authority is called: the table (cap 1) forgets
+    // a.test, which has no request waiting at its gate yet.
+    let mut other = service.clone();
+    other.ready().await.unwrap().call(request("b.test", 0, "")).await.unwrap();
+    // a.test answers from 50 ms on; the retries go at 100 ms.
+    let started = tokio::time::Instant::now();
+    let mut failed = 0;
+    while let Some(result) = pending.next().await {
+        failed += usize::from(result.is_err());
+    }
+    assert_eq!(
+        failed,
+        0,
+        "{failed} of 20 requests failed though a.test answered every attempt from 50 ms on \
+         (all ended after {:?})",
+        started.elapsed()
+    );
+}
