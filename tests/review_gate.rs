@@ -256,3 +256,88 @@ async fn retries_of_an_evicted_down_authority_are_released_when_it_answers() {
         started.elapsed()
     );
 }
+
+/// a.test refuses every connect; b.test resets the first attempt of each
+/// request (a GET: `ConnectionLost`, retried) and answers the retry.
+#[derive(Clone, Default)]
+struct TwoHosts {
+    seen: Arc<Mutex<HashSet<String>>>,
+}
+
+impl Service<Request<String>> for TwoHosts {
+    type Response = Response<String>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Response<String>>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<String>) -> Self::Future {
+        let host = request.uri().host().unwrap().to_string();
+        let id = request.headers()["x-id"].to_str().unwrap().to_string();
+        let result = if host == "a.test" {
+            Err(io::Error::from(io::ErrorKind::ConnectionRefused))
+        } else if self.seen.lock().unwrap().insert(id) {
+            Err(io::Error::from(io::ErrorKind::ConnectionReset))
+        } else {
+            Ok(Response::new(String::new()))
+        };
+        Box::pin(async move { result })
+    }
+}
+
+/// `BudgetScope::Shared` is documented as one *budget* for every request;
+/// it also shares one *gate*: a dead a.test marks it down, and a healthy
+/// b.test's retry then waits for a probe of a.test's to be answered (it
+/// never is) or for its own turn to probe, competing with a.test's retries,
+/// at intervals growing to 1 s. A 10 ms retry to b.test takes a second or
+/// fails at `max_wait`.
+#[tokio::test(start_paused = true)]
+async fn under_a_shared_budget_a_dead_authority_does_not_hold_back_a_healthy_ones_retries() {
+    let policy = RetryPolicy::builder()
+        .backoff(Backoff::exponential(Duration::from_millis(10)))
+        .budget(
+            RetryBudget::default()
+                .scope(tower_conn_retry::BudgetScope::Shared)
+                .min_per_second(100),
+        )
+        .build()
+        .unwrap();
+    let service = Retry::new(TwoHosts::default(), policy);
+    let to_b = service.clone();
+    // a.test is called every 50 ms and is down.
+    let background = tokio::spawn(async move {
+        let mut pending = FuturesUnordered::new();
+        for id in 0..400 {
+            let mut svc = service.clone();
+            pending.push(async move {
+                let _ = svc.ready().await.unwrap().call(request("a.test", id, "")).await;
+            });
+            let pause = tokio::time::sleep(Duration::from_millis(50));
+            tokio::pin!(pause);
+            loop {
+                tokio::select! {
+                    _ = &mut pause => break,
+                    Some(()) = pending.next() => {}
+                }
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Ten GETs to b.test, one after another, each reset once.
+    let mut worst = Duration::ZERO;
+    let mut failed = 0;
+    for id in 0..10 {
+        let mut to_b = to_b.clone();
+        let started = tokio::time::Instant::now();
+        let result = to_b.ready().await.unwrap().call(request("b.test", 1000 + id, "")).await;
+        failed += usize::from(result.is_err());
+        worst = worst.max(started.elapsed());
+    }
+    background.abort();
+    assert!(
+        failed == 0 && worst <= Duration::from_millis(100),
+        "b.test's retries (backoff 10 ms) held back by dead a.test: {failed} of 10 failed, the slowest took {worst:?}"
+    );
+}
