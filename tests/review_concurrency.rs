@@ -61,7 +61,9 @@ async fn many_tasks_on_a_dead_authority_all_end_and_are_answered_after_recovery(
             tokio::spawn(async move {
                 // Spread over the outage.
                 tokio::time::sleep(Duration::from_micros(500 * i)).await;
-                let request = Request::post("http://dead.test/").body(String::new()).unwrap();
+                let request = Request::post("http://dead.test/")
+                    .body(String::new())
+                    .unwrap();
                 let r = service.ready().await.unwrap().call(request).await;
                 (r, Instant::now())
             })
@@ -72,15 +74,30 @@ async fn many_tasks_on_a_dead_authority_all_end_and_are_answered_after_recovery(
     let mut times = Vec::new();
     for task in tasks {
         match tokio::time::timeout(Duration::from_secs(20), task).await {
-            Ok(Ok((Ok(_), at))) => { ok += 1; times.push((at - started).as_millis()); }
-            Ok(Ok((Err(_), at))) => { err += 1; eprintln!("err at {:?}", at - started); }
+            Ok(Ok((Ok(_), at))) => {
+                ok += 1;
+                times.push((at - started).as_millis());
+            }
+            Ok(Ok((Err(_), at))) => {
+                err += 1;
+                eprintln!("err at {:?}", at - started);
+            }
             Ok(Err(panic)) => panic!("a task panicked: {panic:?}"),
             Err(_) => panic!("a request hung: {ok} ok, {err} failed so far"),
         }
     }
     let attempts = upstream.attempts.load(Ordering::SeqCst);
-    eprintln!("ok {ok} err {err} attempts {attempts} in {:?}", started.elapsed());
+    eprintln!(
+        "ok {ok} err {err} attempts {attempts} in {:?}",
+        started.elapsed()
+    );
     times.sort();
-    eprintln!("ok done at ms: p10 {} p50 {} p90 {} max {}", times[times.len()/10], times[times.len()/2], times[times.len()*9/10], times[times.len()-1]);
+    eprintln!(
+        "ok done at ms: p10 {} p50 {} p90 {} max {}",
+        times[times.len() / 10],
+        times[times.len() / 2],
+        times[times.len() * 9 / 10],
+        times[times.len() - 1]
+    );
     assert_eq!(ok + err, 400);
 }

@@ -41,8 +41,8 @@ impl Service<Request<String>> for Scripted {
             .get("x-id")
             .map(|v| v.to_str().unwrap().to_string())
             .unwrap_or_default();
-        let fail = self.always_fail
-            || (request.body() == "fail" && self.seen.lock().unwrap().insert(id));
+        let fail =
+            self.always_fail || (request.body() == "fail" && self.seen.lock().unwrap().insert(id));
         Box::pin(async move {
             if fail {
                 Err(io::Error::other("refused stream"))
@@ -84,17 +84,39 @@ async fn a_ratio_only_budget_is_not_wedged_by_one_retry_in_a_quiet_window() {
     let mut service = Retry::new(upstream.clone(), policy);
 
     // A quiet spell: one request, then nothing for two windows.
-    service.ready().await.unwrap().call(request("a.test", 0, "")).await.unwrap();
+    service
+        .ready()
+        .await
+        .unwrap()
+        .call(request("a.test", 0, ""))
+        .await
+        .unwrap();
     tokio::time::advance(Duration::from_secs(25)).await;
     // A retry now finds no request in the window: refused, rightly.
-    let refused = service.ready().await.unwrap().call(request("a.test", 1, "fail")).await;
+    let refused = service
+        .ready()
+        .await
+        .unwrap()
+        .call(request("a.test", 1, "fail"))
+        .await;
     assert!(refused.is_err());
 
     // Traffic comes back: 100 requests, so the ratio allows 50 retries.
     for id in 2..102 {
-        service.ready().await.unwrap().call(request("a.test", id, "")).await.unwrap();
+        service
+            .ready()
+            .await
+            .unwrap()
+            .call(request("a.test", id, ""))
+            .await
+            .unwrap();
     }
-    let retried = service.ready().await.unwrap().call(request("a.test", 200, "fail")).await;
+    let retried = service
+        .ready()
+        .await
+        .unwrap()
+        .call(request("a.test", 200, "fail"))
+        .await;
     assert!(
         retried.is_ok(),
         "with 100 requests in the window and a ratio of 0.5, a retry must go: {retried:?}"
@@ -118,26 +140,50 @@ async fn an_evicted_authority_still_cached_by_a_service_keeps_counting_its_reque
         .unwrap();
     let mut to_a = Retry::new(upstream.clone(), policy);
     let mut to_b = to_a.clone();
-    to_a.ready().await.unwrap().call(request("a.test", 0, "")).await.unwrap();
+    to_a.ready()
+        .await
+        .unwrap()
+        .call(request("a.test", 0, ""))
+        .await
+        .unwrap();
     // Another clone calls another authority: the table (cap 1) forgets a.test,
     // which `to_a` still caches.
-    to_b.ready().await.unwrap().call(request("b.test", 0, "")).await.unwrap();
+    to_b.ready()
+        .await
+        .unwrap()
+        .call(request("b.test", 0, ""))
+        .await
+        .unwrap();
     // `to_a` carries on: 200 requests to a.test.
     for id in 1..=200 {
-        to_a.ready().await.unwrap().call(request("a.test", id, "")).await.unwrap();
+        to_a.ready()
+            .await
+            .unwrap()
+            .call(request("a.test", id, ""))
+            .await
+            .unwrap();
     }
     // Then 40 of its requests fail once: with 240 requests in the window and
     // a ratio of 1.0, all 40 retries have room (the floor alone: 10).
     let mut pending = FuturesUnordered::new();
     for id in 1000..1040 {
         let mut svc = to_a.clone();
-        pending.push(async move { svc.ready().await.unwrap().call(request("a.test", id, "fail")).await });
+        pending.push(async move {
+            svc.ready()
+                .await
+                .unwrap()
+                .call(request("a.test", id, "fail"))
+                .await
+        });
     }
     let mut failed = 0;
     while let Some(result) = pending.next().await {
         failed += usize::from(result.is_err());
     }
-    assert_eq!(failed, 0, "{failed} of 40 retries refused: the cached, evicted state took the requests");
+    assert_eq!(
+        failed, 0,
+        "{failed} of 40 retries refused: the cached, evicted state took the requests"
+    );
 }
 
 /// `ResponseFuture::poll` yields after `IMMEDIATE_RETRIES_PER_POLL` retries
@@ -160,7 +206,13 @@ async fn retries_admitted_at_once_still_yield_to_the_scheduler() {
         .build()
         .unwrap();
     let mut service = Retry::new(upstream.clone(), policy);
-    let mut future = Box::pin(service.ready().await.unwrap().call(request("a.test", 0, "")));
+    let mut future = Box::pin(
+        service
+            .ready()
+            .await
+            .unwrap()
+            .call(request("a.test", 0, "")),
+    );
     let mut cx = Context::from_waker(std::task::Waker::noop());
     let _ = future.as_mut().poll(&mut cx);
     let attempts = upstream.attempts.load(Ordering::SeqCst);
@@ -216,7 +268,11 @@ async fn retries_of_an_evicted_down_authority_are_released_when_it_answers() {
         attempts: Arc::default(),
     };
     let policy = RetryPolicy::builder()
-        .backoff(Backoff::exponential(Duration::from_millis(100)).factor(1.0).jitter(tower_conn_retry::Jitter::None))
+        .backoff(
+            Backoff::exponential(Duration::from_millis(100))
+                .factor(1.0)
+                .jitter(tower_conn_retry::Jitter::None),
+        )
         .budget(
             RetryBudget::default()
                 .max_authorities(1)
@@ -230,8 +286,13 @@ async fn retries_of_an_evicted_down_authority_are_released_when_it_answers() {
     for id in 0..20 {
         let mut svc = service.clone();
         pending.push(Box::pin(async move {
-            svc.ready().await.unwrap().call(request("a.test", id, "")).await
-        }) as Pin<Box<dyn Future<Output = io::Result<Response<String>>> + Send>>);
+            svc.ready()
+                .await
+                .unwrap()
+                .call(request("a.test", id, ""))
+                .await
+        })
+            as Pin<Box<dyn Future<Output = io::Result<Response<String>>> + Send>>);
     }
     // Drive them to their pause.
     tokio::select! {
@@ -241,7 +302,13 @@ async fn retries_of_an_evicted_down_authority_are_released_when_it_answers() {
     // Meanwhile another authority is called: the table (cap 1) forgets
     // a.test, which has no request waiting at its gate yet.
     let mut other = service.clone();
-    other.ready().await.unwrap().call(request("b.test", 0, "")).await.unwrap();
+    other
+        .ready()
+        .await
+        .unwrap()
+        .call(request("b.test", 0, ""))
+        .await
+        .unwrap();
     // a.test answers from 50 ms on; the retries go at 100 ms.
     let started = tokio::time::Instant::now();
     let mut failed = 0;
@@ -312,7 +379,12 @@ async fn under_a_shared_budget_a_dead_authority_does_not_hold_back_a_healthy_one
         for id in 0..400 {
             let mut svc = service.clone();
             pending.push(async move {
-                let _ = svc.ready().await.unwrap().call(request("a.test", id, "")).await;
+                let _ = svc
+                    .ready()
+                    .await
+                    .unwrap()
+                    .call(request("a.test", id, ""))
+                    .await;
             });
             let pause = tokio::time::sleep(Duration::from_millis(50));
             tokio::pin!(pause);
@@ -331,7 +403,12 @@ async fn under_a_shared_budget_a_dead_authority_does_not_hold_back_a_healthy_one
     for id in 0..10 {
         let mut to_b = to_b.clone();
         let started = tokio::time::Instant::now();
-        let result = to_b.ready().await.unwrap().call(request("b.test", 1000 + id, "")).await;
+        let result = to_b
+            .ready()
+            .await
+            .unwrap()
+            .call(request("b.test", 1000 + id, ""))
+            .await;
         failed += usize::from(result.is_err());
         worst = worst.max(started.elapsed());
     }
