@@ -25,6 +25,7 @@ pub(crate) struct AuthorityState {
     // cache compares exactly.
     scheme: Box<str>,
     authority: Box<str>,
+    evicted: std::sync::atomic::AtomicBool,
 }
 
 impl AuthorityState {
@@ -41,6 +42,7 @@ impl AuthorityState {
             ),
             scheme: scheme.into(),
             authority: authority.into(),
+            evicted: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -48,7 +50,9 @@ impl AuthorityState {
     /// spelled exactly so, found before.
     #[inline]
     pub(crate) fn is_for(&self, scheme: &str, authority: &str) -> bool {
-        *self.authority == *authority && *self.scheme == *scheme
+        *self.authority == *authority
+            && *self.scheme == *scheme
+            && !self.evicted.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A retried request to the authority was answered: the waiting
@@ -239,7 +243,11 @@ fn evict_one(table: &mut HashMap<Box<str>, Arc<AuthorityState>>) -> bool {
         .map(|(key, _)| key.clone());
     match victim {
         Some(key) => {
-            table.remove(&key);
+            if let Some(state) = table.remove(&key) {
+                state
+                    .evicted
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             true
         }
         None => false,

@@ -137,7 +137,11 @@ pub enum BudgetScope {
     /// authority (origin-form URIs, non-HTTP requests) share one budget.
     #[default]
     PerAuthority,
-    /// One budget for every request of the policy, whatever its authority.
+    /// One budget for every request of the policy, whatever its authority,
+    /// and one gate: while any authority's connects fail, retries to every
+    /// authority wait for a probe's turn (delayed by up to the probe
+    /// interval, at most 1 s, and the pace). Meant for a client of a single
+    /// upstream.
     Shared,
 }
 
@@ -294,9 +298,10 @@ impl BudgetState {
             .max(f64::from(self.settings.min_per_second));
         if per_second <= 0.0 || !per_second.is_finite() {
             // A zero ratio and floor: no retry ever goes.
-            return Duration::MAX;
+            return self.slot();
         }
-        Duration::try_from_secs_f64(1.0 / per_second).unwrap_or(Duration::MAX)
+        Duration::try_from_secs_f64(1.0 / per_second)
+            .map_or(self.settings.window, |pace| pace.min(self.settings.window))
     }
 
     /// A tenth of the window: the step in which room comes back.

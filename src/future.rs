@@ -14,6 +14,7 @@ use rand::SeedableRng;
 use tokio::time::Instant;
 use tower_service::Service;
 
+use crate::authority::AuthorityState;
 use crate::backoff::saturating_nanos;
 use crate::classify::{Classify, ErrorClass};
 use crate::gate;
@@ -150,6 +151,11 @@ where
                         Ok(waited) => {
                             resend.waited(waited);
                             this.state.set(State::Readying);
+                            immediate += 1;
+                            if immediate >= IMMEDIATE_RETRIES_PER_POLL {
+                                cx.waker().wake_by_ref();
+                                return Poll::Pending;
+                            }
                         }
                         Err(reason) => {
                             let error =
@@ -228,6 +234,8 @@ struct Progress<Req> {
     class: ErrorClass,
     // Sent while its authority's connects failed: an answer is news.
     watch: bool,
+    // The authority state its retries went through: answers go back to it.
+    authority: Option<Arc<AuthorityState>>,
 }
 
 impl<Req> Progress<Req> {
@@ -242,6 +250,7 @@ impl<Req> Progress<Req> {
             waited: Duration::ZERO,
             class: ErrorClass::Other,
             watch: false,
+            authority: None,
         })
     }
 }
@@ -370,7 +379,15 @@ impl<S, Req, C> Resend<S, Req, C> {
             return Err(error);
         }
         // What the authority's gate learns: its connects fail.
-        let authority = policy.scopes.as_ref().map(|scopes| scopes.state_of(copy));
+        // The state this request retried through before, if any (it may
+        // have been evicted from the table since: its waiters and its
+        // answers stay together), else the table's.
+        let before = match &self.kept {
+            Kept::Retrying(progress) => progress.authority.clone(),
+            Kept::Fresh(_) => None,
+        };
+        let authority =
+            before.or_else(|| policy.scopes.as_ref().map(|scopes| scopes.state_of(copy)));
         if let (Some(authority), ErrorClass::Connect) = (&authority, class) {
             authority.gate.connect_failed();
         }
@@ -444,6 +461,7 @@ impl<S, Req, C> Resend<S, Req, C> {
         progress.previous_ns = saturating_nanos(pause);
         progress.rng = Some(rng);
         progress.class = class;
+        progress.authority = authority.clone();
         let admit: Admit = match (authority, timer) {
             (None, None) => return Ok(Next::Now),
             (None, Some(timer)) => Box::pin(async move {
@@ -499,6 +517,12 @@ impl<S, Req, C> Resend<S, Req, C> {
     where
         Req: CloneRequest,
     {
+        if let Kept::Retrying(progress) = &self.kept {
+            if let Some(authority) = &progress.authority {
+                authority.answered();
+                return;
+            }
+        }
         if let Some(scopes) = &self.policy.scopes {
             scopes.state_of(self.kept.copy()).answered();
         }

@@ -66,14 +66,17 @@ impl Gate {
     /// policy's backoff base, within 10 ms..=1 s) and which lets at most
     /// `max_waiting` requests wait.
     pub(crate) fn new(first_probe_interval: Duration, max_waiting: usize, seed: u64) -> Self {
+        let first_probe_interval_ns =
+            saturating_nanos(first_probe_interval.clamp(MIN_PROBE_INTERVAL, MAX_PROBE_INTERVAL));
         Self {
             start: Instant::now(),
             down: AtomicBool::new(false),
             next_probe_ns: AtomicU64::new(0),
-            probe_interval_ns: AtomicU64::new(0),
-            first_probe_interval_ns: saturating_nanos(
-                first_probe_interval.clamp(MIN_PROBE_INTERVAL, MAX_PROBE_INTERVAL),
-            ),
+            // Never zero, even to a probe claimed while `connect_failed`
+            // is still storing the first interval: probes never go back to
+            // back.
+            probe_interval_ns: AtomicU64::new(first_probe_interval_ns),
+            first_probe_interval_ns,
             next_turn_ns: AtomicU64::new(0),
             waiting: AtomicUsize::new(0),
             max_waiting,
@@ -166,9 +169,10 @@ impl Gate {
         {
             return false;
         }
-        let grown = interval
-            .saturating_mul(2)
-            .min(saturating_nanos(MAX_PROBE_INTERVAL));
+        let grown = interval.saturating_mul(2).clamp(
+            self.first_probe_interval_ns,
+            saturating_nanos(MAX_PROBE_INTERVAL),
+        );
         self.probe_interval_ns.store(grown, Ordering::Release);
         true
     }

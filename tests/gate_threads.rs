@@ -1,4 +1,4 @@
-//! Adversarial review (issue 17): many tasks on a multi-thread runtime hit
+//! Many tasks on a multi-thread runtime hit
 //! one dead authority, which then recovers. Real time, bounded.
 
 use std::future::Future;
@@ -99,5 +99,8 @@ async fn many_tasks_on_a_dead_authority_all_end_and_are_answered_after_recovery(
         times[times.len() * 9 / 10],
         times[times.len() - 1]
     );
+    // Every request ended (none hung, none lost), and the retries that
+    // waited through the outage were answered once it ended.
     assert_eq!(ok + err, 400);
+    assert!(ok >= 300, "{ok} of 400 answered");
 }
