@@ -2,7 +2,7 @@
 //! table shared by every clone of a policy.
 //!
 //! A request finds its authority's state through the calling service's
-//! cache (one comparison of the scheme and authority strings, no lock, no
+//! cache (one comparison of the scheme and authority, no lock, no
 //! allocation) and, on a miss, through the table (a read lock and a hash
 //! lookup of the normalized name, built on the stack). Only a new authority
 //! takes the write lock and allocates.
@@ -23,6 +23,7 @@ pub(crate) struct AuthorityState {
     pub(crate) gate: Gate,
     // The spelling this state was first found under, which a service's
     // cache compares exactly.
+    scheme_tag: SchemeTag,
     scheme: Box<str>,
     authority: Box<str>,
     evicted: std::sync::atomic::AtomicBool,
@@ -40,6 +41,7 @@ impl AuthorityState {
                 settings.budget.max_waiting,
                 settings.seed ^ hasher.finish(),
             ),
+            scheme_tag: SchemeTag::of(scheme),
             scheme: scheme.into(),
             authority: authority.into(),
             evicted: std::sync::atomic::AtomicBool::new(false),
@@ -47,11 +49,17 @@ impl AuthorityState {
     }
 
     /// Whether this is the state a request to `scheme` and `authority`,
-    /// spelled exactly so, found before.
+    /// spelled exactly so, found before (and not evicted since).
+    ///
+    /// The happy path's one comparison: `http` and `https` are told apart
+    /// by a tag, not a string, and an authority of up to 32 bytes is
+    /// compared in two overlapping word loads per side, not by `memcmp`.
     #[inline]
     pub(crate) fn is_for(&self, scheme: &str, authority: &str) -> bool {
-        *self.authority == *authority
-            && *self.scheme == *scheme
+        let tag = SchemeTag::of(scheme);
+        tag == self.scheme_tag
+            && (tag != SchemeTag::Other || *self.scheme == *scheme)
+            && same_bytes(self.authority.as_bytes(), authority.as_bytes())
             && !self.evicted.load(std::sync::atomic::Ordering::Relaxed)
     }
 
@@ -254,6 +262,46 @@ fn evict_one(table: &mut HashMap<Box<str>, Arc<AuthorityState>>) -> bool {
     }
 }
 
+/// A scheme as the cache compares it: the two common ones without a string
+/// comparison (a comparison with a constant compiles to one word compare).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SchemeTag {
+    None,
+    Http,
+    Https,
+    Other,
+}
+
+impl SchemeTag {
+    #[inline]
+    fn of(scheme: &str) -> Self {
+        match scheme {
+            "http" => SchemeTag::Http,
+            "https" => SchemeTag::Https,
+            "" => SchemeTag::None,
+            _ => SchemeTag::Other,
+        }
+    }
+}
+
+/// `a == b`, for the short names authorities are without a call to
+/// `memcmp`: up to 32 bytes, the first and the last 8 (or 16) bytes of each,
+/// which overlap to cover all of them.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    fn words<const N: usize>(s: &[u8]) -> Option<(&[u8; N], &[u8; N])> {
+        Some((s.first_chunk::<N>()?, s.last_chunk::<N>()?))
+    }
+    match a.len() {
+        8..=16 => words::<8>(a) == words::<8>(b),
+        17..=32 => words::<16>(a) == words::<16>(b),
+        _ => a == b,
+    }
+}
+
 /// Where a normalized authority name is built without allocating, for the
 /// names that fit.
 struct KeyBuffer {
@@ -319,6 +367,35 @@ mod tests {
 
     fn key(scheme: &str, authority: &str) -> String {
         KeyBuffer::new().key(scheme, authority).to_string()
+    }
+
+    #[test]
+    fn short_names_compare_as_bytes_do() {
+        let names = [
+            "",
+            "a",
+            "host:80",
+            "127.0.0.1:8080",
+            "127.0.0.1:8081",
+            "227.0.0.1:8080",
+            "api.example.com:443",
+            "api.example.com:444",
+            "bpi.example.com:443",
+            "a-rather-long-host-name.example.org:8443",
+            "a-rather-long-host-name.example.org:8444",
+        ];
+        for a in names {
+            for b in names {
+                assert_eq!(same_bytes(a.as_bytes(), b.as_bytes()), a == b, "{a} {b}");
+            }
+        }
+        for scheme in ["", "http", "https", "ws", "HTTP"] {
+            let tag = SchemeTag::of(scheme);
+            assert_eq!(
+                tag == SchemeTag::Other,
+                !["", "http", "https"].contains(&scheme)
+            );
+        }
     }
 
     #[test]

@@ -193,6 +193,18 @@ impl<B: Clone> CloneRequest for Request<B> {
     fn head(&self) -> Option<RequestHead<'_>> {
         Some(self.into())
     }
+
+    // Read from the URI directly: the happy path names the authority of
+    // every request (its budget), without building a head.
+    #[inline]
+    fn authority(&self) -> Option<&http::uri::Authority> {
+        self.uri().authority()
+    }
+
+    #[inline]
+    fn scheme(&self) -> Option<&str> {
+        self.uri().scheme_str()
+    }
 }
 
 /// A streaming body wrapped in [`ReplayBody`] can be sent again while its
@@ -208,6 +220,18 @@ impl<B> CloneRequest for Request<ReplayBody<B>> {
 
     fn head(&self) -> Option<RequestHead<'_>> {
         Some(self.into())
+    }
+
+    // Read from the URI directly: the happy path names the authority of
+    // every request (its budget), without building a head.
+    #[inline]
+    fn authority(&self) -> Option<&http::uri::Authority> {
+        self.uri().authority()
+    }
+
+    #[inline]
+    fn scheme(&self) -> Option<&str> {
+        self.uri().scheme_str()
     }
 }
 
