@@ -12,6 +12,8 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, RwLock};
 
+use http::uri::Scheme;
+
 use crate::budget::{BudgetScope, BudgetState, RetryBudget};
 use crate::gate::Gate;
 use crate::request::CloneRequest;
@@ -26,7 +28,6 @@ pub(crate) struct AuthorityState {
     scheme_tag: SchemeTag,
     scheme: Box<str>,
     authority: Box<str>,
-    evicted: std::sync::atomic::AtomicBool,
 }
 
 impl AuthorityState {
@@ -44,23 +45,23 @@ impl AuthorityState {
             scheme_tag: SchemeTag::of(scheme),
             scheme: scheme.into(),
             authority: authority.into(),
-            evicted: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     /// Whether this is the state a request to `scheme` and `authority`,
-    /// spelled exactly so, found before (and not evicted since).
+    /// spelled exactly so, found before. (A state some service still
+    /// caches is never evicted, so a cached state is always the table's.)
     ///
     /// The happy path's one comparison: `http` and `https` are told apart
-    /// by a tag, not a string, and an authority of up to 32 bytes is
-    /// compared in two overlapping word loads per side, not by `memcmp`.
+    /// by a tag (a comparison with a constant is one word compare), and an
+    /// authority of up to 32 bytes in two overlapping word loads per side,
+    /// not by `memcmp`.
     #[inline]
     pub(crate) fn is_for(&self, scheme: &str, authority: &str) -> bool {
         let tag = SchemeTag::of(scheme);
         tag == self.scheme_tag
             && (tag != SchemeTag::Other || *self.scheme == *scheme)
             && same_bytes(self.authority.as_bytes(), authority.as_bytes())
-            && !self.evicted.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A retried request to the authority was answered: the waiting
@@ -194,7 +195,7 @@ impl fmt::Debug for Scopes {
 #[inline]
 fn name_of<Req: CloneRequest>(request: &Req) -> (&str, &str) {
     (
-        request.scheme().unwrap_or(""),
+        request.scheme().map_or("", Scheme::as_str),
         request
             .authority()
             .map_or("", |authority| authority.as_str()),
@@ -239,31 +240,27 @@ impl Authorities {
     }
 }
 
-/// Forgets one authority to make room: an idle one if any (nothing refers
-/// to it and no request waits), else one where no request waits (services
-/// that cached it keep it until they call elsewhere). False if every
-/// tracked authority has waiting requests.
+/// Forgets one idle authority to make room: one nothing refers to (no
+/// service caches it, no request retries through it) and no request waits
+/// for. False if none is idle: the new authority then shares the overflow
+/// state. A state in use is never evicted, so every request to an
+/// authority counts in one state, and an answer reaches its waiters.
 fn evict_one(table: &mut HashMap<Box<str>, Arc<AuthorityState>>) -> bool {
     let victim = table
         .iter()
         .find(|(_, state)| state.is_idle())
-        .or_else(|| table.iter().find(|(_, state)| state.gate.waiting() == 0))
         .map(|(key, _)| key.clone());
     match victim {
         Some(key) => {
-            if let Some(state) = table.remove(&key) {
-                state
-                    .evicted
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-            }
+            table.remove(&key);
             true
         }
         None => false,
     }
 }
 
-/// A scheme as the cache compares it: the two common ones without a string
-/// comparison (a comparison with a constant compiles to one word compare).
+/// A scheme as the cache compares it: the common ones without a string
+/// comparison.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SchemeTag {
     None,
@@ -388,13 +385,6 @@ mod tests {
             for b in names {
                 assert_eq!(same_bytes(a.as_bytes(), b.as_bytes()), a == b, "{a} {b}");
             }
-        }
-        for scheme in ["", "http", "https", "ws", "HTTP"] {
-            let tag = SchemeTag::of(scheme);
-            assert_eq!(
-                tag == SchemeTag::Other,
-                !["", "http", "https"].contains(&scheme)
-            );
         }
     }
 

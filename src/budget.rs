@@ -11,9 +11,9 @@ use std::fmt;
 use std::time::Duration;
 
 #[cfg(all(test, conn_retry_loom))]
-use ::loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use ::loom::sync::atomic::{AtomicU64, Ordering};
 #[cfg(not(all(test, conn_retry_loom)))]
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::time::Instant;
 
@@ -195,8 +195,11 @@ impl RetryBudget {
     }
 
     /// The most authorities tracked at once, from 1 to 1,000,000; default
-    /// 1024. Past it, an idle authority is forgotten to make room (its
-    /// counts start afresh if it comes back).
+    /// 1024 (about 520 bytes each, measured by `tests/authority_flood.rs`).
+    /// Past it, an idle authority (no service caches it, no request retries
+    /// through it) is forgotten to make room, its counts starting afresh if
+    /// it comes back; when none is idle, the new authority shares one
+    /// overflow budget and gate with the others that found no room.
     #[must_use = "a RetryBudget is a value: use the one this returns"]
     pub const fn max_authorities(mut self, max_authorities: usize) -> Self {
         self.max_authorities = max_authorities;
@@ -228,8 +231,10 @@ pub(crate) struct BudgetState {
     settings: RetryBudget,
     start: Instant,
     slot_nanos: u64,
-    // The epoch of the latest clock reading: requests are counted in it.
-    latest: AtomicU32,
+    // The epoch of the latest clock reading, and its slot's index (packed
+    // as a slot is, so a deposit needs no division): requests are counted
+    // in it.
+    latest: AtomicU64,
     // Each slot packs (epoch: high 32 bits, count: low 32 bits), so a stale
     // slot is recognized and restarted in the same compare-and-swap.
     requests: [AtomicU64; SLOTS],
@@ -245,7 +250,7 @@ impl BudgetState {
             settings,
             start: Instant::now(),
             slot_nanos: (window_nanos / SLOTS as u64).max(1),
-            latest: AtomicU32::new(0),
+            latest: AtomicU64::new(pack(0, 0)),
             requests: Default::default(),
             retries: Default::default(),
         }
@@ -255,8 +260,10 @@ impl BudgetState {
     /// clock is read here.
     #[inline]
     pub(crate) fn deposit(&self) {
-        let epoch = self.latest.load(Ordering::Acquire);
-        add(&self.requests[epoch as usize % SLOTS], epoch);
+        let (epoch, index) = unpack(self.latest.load(Ordering::Acquire));
+        if let Some(slot) = self.requests.get(index as usize) {
+            add(slot, epoch);
+        }
     }
 
     /// Takes one retry if the budget allows it now.
@@ -327,13 +334,14 @@ impl BudgetState {
     /// since (see [`spread`](Self::spread)).
     fn read_clock(&self) -> u32 {
         let epoch = self.epoch();
+        let latest = pack(epoch, epoch % SLOTS as u32);
         if let Ok(previous) =
             self.latest
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |latest| {
-                    is_older(latest, epoch).then_some(epoch)
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |previous| {
+                    is_older(unpack(previous).0, epoch).then_some(latest)
                 })
         {
-            self.spread(previous, epoch);
+            self.spread(unpack(previous).0, epoch);
         }
         epoch
     }
@@ -389,9 +397,20 @@ impl BudgetState {
 /// newer count. Epochs are compared with wrapping arithmetic, which is
 /// exact while they are less than 2^31 slots apart (the window's minimum
 /// of 1 s keeps that to years: see `build()`).
+///
+/// When the slot already holds `epoch` (nearly always), one atomic add: if
+/// the slot is restarted for a newer epoch between the load and the add,
+/// the event is counted in the newer one, as a late writer's is.
 #[inline]
 fn add(slot: &AtomicU64, epoch: u32) {
-    add_n(slot, epoch, 1);
+    // One comparison for both: the slot holds `epoch`, and its count is
+    // below 2^31, far from carrying into the epoch's bits.
+    let packed = slot.load(Ordering::Acquire);
+    if packed >> 31 == u64::from(epoch) << 1 {
+        slot.fetch_add(1, Ordering::AcqRel);
+    } else {
+        add_n(slot, epoch, 1);
+    }
 }
 
 /// Adds `n` to `slot` for `epoch`, as [`add`] adds one.
@@ -574,11 +593,23 @@ mod tests {
         tokio::time::advance(Duration::from_secs(3)).await;
         budget.deposit();
         // Counted in the epoch of the creation, the latest reading...
-        assert_eq!(budget.latest.load(Ordering::Acquire), 0);
+        assert_eq!(unpack(budget.latest.load(Ordering::Acquire)), (0, 0));
         assert_eq!(sum(&budget.requests, 0), 1);
         // ...until a withdrawal reads the clock.
         assert!(budget.withdraw());
-        assert_eq!(budget.latest.load(Ordering::Acquire), 3);
+        assert_eq!(unpack(budget.latest.load(Ordering::Acquire)), (3, 3));
+    }
+
+    #[test]
+    fn a_full_count_saturates_and_never_carries_into_the_epoch() {
+        let slot = AtomicU64::new(pack(5, (1 << 31) - 1));
+        add(&slot, 5);
+        assert_eq!(unpack(slot.load(Ordering::Acquire)), (5, 1 << 31));
+        let slot = AtomicU64::new(pack(5, u32::MAX - 1));
+        for _ in 0..3 {
+            add(&slot, 5);
+        }
+        assert_eq!(unpack(slot.load(Ordering::Acquire)), (5, u32::MAX));
     }
 
     #[test]

@@ -140,6 +140,7 @@ impl Gate {
         self.answered.notify_waiters();
     }
 
+    #[inline]
     pub(crate) fn is_down(&self) -> bool {
         self.down.load(Ordering::Acquire)
     }

@@ -65,8 +65,8 @@ pub trait CloneRequest: Sized {
     /// [`authority`](Self::authority), names the per-authority
     /// [`RetryBudget`](crate::RetryBudget) it draws on. By default, the
     /// head's URI's.
-    fn scheme(&self) -> Option<&str> {
-        self.head().and_then(|head| head.uri.scheme_str())
+    fn scheme(&self) -> Option<&http::uri::Scheme> {
+        self.head().and_then(|head| head.uri.scheme())
     }
 }
 
@@ -202,8 +202,8 @@ impl<B: Clone> CloneRequest for Request<B> {
     }
 
     #[inline]
-    fn scheme(&self) -> Option<&str> {
-        self.uri().scheme_str()
+    fn scheme(&self) -> Option<&http::uri::Scheme> {
+        self.uri().scheme()
     }
 }
 
@@ -230,8 +230,8 @@ impl<B> CloneRequest for Request<ReplayBody<B>> {
     }
 
     #[inline]
-    fn scheme(&self) -> Option<&str> {
-        self.uri().scheme_str()
+    fn scheme(&self) -> Option<&http::uri::Scheme> {
+        self.uri().scheme()
     }
 }
 
@@ -260,8 +260,8 @@ impl CloneRequest for Uri {
         Uri::authority(self)
     }
 
-    fn scheme(&self) -> Option<&str> {
-        Uri::scheme_str(self)
+    fn scheme(&self) -> Option<&http::uri::Scheme> {
+        Uri::scheme(self)
     }
 }
 
