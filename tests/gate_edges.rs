@@ -15,6 +15,10 @@ use http::{Request, Response};
 use tower::{Service, ServiceExt};
 use tower_conn_retry::{Backoff, ErrorClass, Retry, RetryBudget, RetryPolicy};
 
+mod support;
+
+use support::upstream::Upstream;
+
 /// Fails the first attempt of every request whose body is "fail" (at
 /// once, with an error the tests classify as not processed), answers
 /// everything else; counts attempts.
@@ -222,51 +226,19 @@ async fn retries_admitted_at_once_still_yield_to_the_scheduler() {
     );
 }
 
-/// Refuses connects (io `ConnectionRefused`: `Connect`, which marks the
-/// authority down) until `up_at`, answers after.
-#[derive(Clone)]
-struct DownUntil {
-    up_at: tokio::time::Instant,
-    attempts: Arc<AtomicUsize>,
-}
-
-impl Service<Request<String>> for DownUntil {
-    type Response = Response<String>;
-    type Error = io::Error;
-    type Future = Pin<Box<dyn Future<Output = io::Result<Response<String>>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Request<String>) -> Self::Future {
-        self.attempts.fetch_add(1, Ordering::SeqCst);
-        let up = tokio::time::Instant::now() >= self.up_at;
-        Box::pin(async move {
-            if up {
-                Ok(Response::new(String::new()))
-            } else {
-                Err(io::Error::from(io::ErrorKind::ConnectionRefused))
-            }
-        })
-    }
-}
-
 /// An authority whose connects failed is evicted from the table while its
 /// retries are still in their backoff pause (they hold its state in their
 /// `Admit` future but no place among the waiting, so `evict_one` takes it).
 /// Their retries then wait at the orphaned gate, which is down; the first
 /// probe is answered, but `Resend::answered` tells the *table's* state for
 /// that authority (`scopes.state_of`), not the one the retries wait on. The
-/// orphaned gate stays down for ever: its waiters go one per probe interval
-/// (growing to 1 s) and the rest give up at `max_wait`, though the server
-/// answers every attempt.
+/// orphaned gate stayed down for ever: its waiters went one per probe
+/// interval (growing to 1 s) and the rest gave up at `max_wait`, though the
+/// server answered every attempt. (Now a state in use is never evicted, and
+/// a request answers the state it retried through.)
 #[tokio::test(start_paused = true)]
 async fn retries_of_an_evicted_down_authority_are_released_when_it_answers() {
-    let upstream = DownUntil {
-        up_at: tokio::time::Instant::now() + Duration::from_millis(50),
-        attempts: Arc::default(),
-    };
+    let upstream = Upstream::down_between(Duration::ZERO, Duration::from_millis(50));
     let policy = RetryPolicy::builder()
         .backoff(
             Backoff::exponential(Duration::from_millis(100))

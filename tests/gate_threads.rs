@@ -1,52 +1,20 @@
-//! Many tasks on a multi-thread runtime hit
-//! one dead authority, which then recovers. Real time, bounded.
+//! Many tasks on a multi-thread runtime hit one dead authority, which then
+//! recovers. Real time, bounded.
 
-use std::future::Future;
-use std::io;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use http::{Request, Response};
+use http::Request;
+use tokio::time::Instant;
 use tower::{Service, ServiceExt};
 use tower_conn_retry::{Backoff, Retry, RetryBudget, RetryPolicy};
 
-#[derive(Clone)]
-struct DeadUntil {
-    until: Instant,
-    attempts: Arc<AtomicUsize>,
-}
+mod support;
 
-impl Service<Request<String>> for DeadUntil {
-    type Response = Response<String>;
-    type Error = io::Error;
-    type Future = Pin<Box<dyn Future<Output = io::Result<Response<String>>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Request<String>) -> Self::Future {
-        self.attempts.fetch_add(1, Ordering::SeqCst);
-        let up = Instant::now() >= self.until;
-        Box::pin(async move {
-            if up {
-                Ok(Response::new(String::new()))
-            } else {
-                Err(io::Error::from(io::ErrorKind::ConnectionRefused))
-            }
-        })
-    }
-}
+use support::upstream::Upstream;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn many_tasks_on_a_dead_authority_all_end_and_are_answered_after_recovery() {
-    let upstream = DeadUntil {
-        until: Instant::now() + Duration::from_millis(300),
-        attempts: Arc::default(),
-    };
+    let upstream = Upstream::down_between(Duration::ZERO, Duration::from_millis(300));
     let policy = RetryPolicy::builder()
         .backoff(Backoff::exponential(Duration::from_millis(10)))
         .max_retries(3)
@@ -86,7 +54,7 @@ async fn many_tasks_on_a_dead_authority_all_end_and_are_answered_after_recovery(
             Err(_) => panic!("a request hung: {ok} ok, {err} failed so far"),
         }
     }
-    let attempts = upstream.attempts.load(Ordering::SeqCst);
+    let attempts = upstream.attempts().len();
     eprintln!(
         "ok {ok} err {err} attempts {attempts} in {:?}",
         started.elapsed()

@@ -12,3 +12,4 @@ pub mod grpc;
 pub mod h2_server;
 pub mod mock;
 pub mod server;
+pub mod upstream;
