@@ -446,3 +446,138 @@ mod tests {
         assert_eq!(scopes.len(), 2);
     }
 }
+
+/// Adversarial review (wip-review2) of the happy-path commits 192f0bc,
+/// b245cb9, ada25f8: the cache comparison and the overflow state.
+#[cfg(test)]
+mod review2 {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    fn scopes(max_authorities: usize) -> Scopes {
+        Scopes::new(
+            RetryBudget::default().max_authorities(max_authorities),
+            Duration::from_millis(100),
+            1,
+        )
+    }
+
+    fn uri(authority: &str) -> http::Uri {
+        format!("http://{authority}/").parse().unwrap()
+    }
+
+    fn authorities(scopes: &Scopes) -> &Authorities {
+        match scopes {
+            Scopes::PerAuthority(authorities) => authorities,
+            Scopes::Shared(_) => unreachable!("built per authority"),
+        }
+    }
+
+    /// `same_bytes` against `==` for every length 0..=40: each pair of
+    /// equal-length strings that differ in exactly one position (every
+    /// position, bytes from a small alphabet including 0 and 0xff), and
+    /// every pair of lengths.
+    #[test]
+    fn same_bytes_is_equality_for_every_length_up_to_40() {
+        let alphabet = [b'a', b'b', 0u8, 0xff, b':'];
+        for len in 0..=40usize {
+            for &fill in &alphabet {
+                let base = vec![fill; len];
+                assert!(same_bytes(&base, &base.clone()), "len {len}");
+                for at in 0..len {
+                    for &other in &alphabet {
+                        let mut changed = base.clone();
+                        changed[at] = other;
+                        assert_eq!(
+                            same_bytes(&base, &changed),
+                            base == changed,
+                            "len {len}, byte {at}: {fill} vs {other}"
+                        );
+                        assert_eq!(same_bytes(&changed, &base), base == changed);
+                    }
+                }
+            }
+            for other_len in 0..=40usize {
+                let a = vec![b'a'; len];
+                let b = vec![b'a'; other_len];
+                assert_eq!(same_bytes(&a, &b), a == b, "{len} vs {other_len}");
+            }
+        }
+    }
+
+    /// Past the cap, with every tracked state in use, a new authority's
+    /// requests share the overflow state, which the service caches. But the
+    /// overflow state is spelled "" "", so `is_for` never matches it for a
+    /// request with a scheme: every later request to that authority misses
+    /// the cache, misses the table under the read lock, takes the WRITE
+    /// lock and scans the whole table for an idle state (O(max_authorities),
+    /// 1024 by default) - per request, serialising every service that
+    /// talks to an authority past the cap.
+    ///
+    /// Shown by holding the table's read lock: a cached-state hit needs no
+    /// lock at all, so the second request must not block.
+    #[test]
+    fn a_request_through_a_cached_overflow_state_takes_no_table_lock() {
+        let scopes = Arc::new(scopes(1));
+        // A service keeps a.example's state cached: the table (cap 1) is
+        // full of a state in use.
+        let mut pinned = None;
+        scopes.deposit(&uri("a.example"), &mut pinned);
+        // Another service talks to b.example: it gets the overflow state.
+        let mut cache = None;
+        scopes.deposit(&uri("b.example"), &mut cache);
+        let overflow = &authorities(&scopes).overflow;
+        assert!(Arc::ptr_eq(cache.as_ref().unwrap(), overflow));
+
+        let guard = authorities(&scopes).table.read().unwrap();
+        let (done, finished) = mpsc::channel();
+        let racing = Arc::clone(&scopes);
+        let service = std::thread::spawn(move || {
+            let mut cache = cache;
+            racing.deposit(&uri("b.example"), &mut cache);
+            let _ = done.send(());
+            cache
+        });
+        let blocked = finished.recv_timeout(Duration::from_secs(2)).is_err();
+        drop(guard);
+        let cache = service.join().unwrap();
+        assert!(Arc::ptr_eq(cache.as_ref().unwrap(), overflow));
+        assert!(
+            !blocked,
+            "the second request to b.example, whose service caches the overflow \
+             state, waited for the table's write lock"
+        );
+    }
+
+    /// The overflow state is spelled like a request without scheme or
+    /// authority ("" ""), so a service caching it answers `is_for` true for
+    /// an origin-form request: that request is counted in the overflow
+    /// state (and reads the overflow gate's `is_down`), while its retries
+    /// and answers go through `state_of`, i.e. the table's "://:" state.
+    #[test]
+    fn an_origin_form_request_is_not_counted_in_a_cached_overflow_state() {
+        let scopes = scopes(2);
+        let origin_form: http::Uri = "/path".parse().unwrap();
+        // Two services pin the two tracked states: origin-form and a.example.
+        let mut origin_cache = None;
+        scopes.deposit(&origin_form, &mut origin_cache);
+        let mut a_cache = None;
+        scopes.deposit(&uri("a.example"), &mut a_cache);
+        // A third service talks to b.example (overflow), then sends an
+        // origin-form request.
+        let mut cache = None;
+        scopes.deposit(&uri("b.example"), &mut cache);
+        assert!(Arc::ptr_eq(
+            cache.as_ref().unwrap(),
+            &authorities(&scopes).overflow
+        ));
+        scopes.deposit(&origin_form, &mut cache);
+        let table_state = scopes.state_of(&origin_form);
+        assert!(
+            Arc::ptr_eq(cache.as_ref().unwrap(), &table_state),
+            "the origin-form request was counted in the overflow state, its \
+             retries will go through the table's"
+        );
+    }
+}
