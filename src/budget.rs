@@ -696,6 +696,42 @@ mod loom {
     }
 
     #[test]
+    fn two_fast_adds_across_the_fast_path_bound_are_both_counted() {
+        // Review (wip-review2): both writers may see a count below 2^31
+        // and take the plain atomic add, or the second may see 2^31 and
+        // take the compare-and-swap: two either way, epoch untouched.
+        ::loom::model(|| {
+            assert_eq!(race(pack(3, (1 << 31) - 1), 3, 3), (3, (1 << 31) + 1));
+        });
+    }
+
+    #[test]
+    fn a_fast_add_racing_a_restart_and_a_spread_keeps_the_newer_epoch() {
+        // Review (wip-review2): a fast-path add of epoch 5, a spread moving
+        // 4 of epoch 5's requests out (as `spread` does to the slot it
+        // spreads), and a restart for epoch 15, in any order: the slot ends
+        // in epoch 15, with its restart's one and at most the late add.
+        ::loom::model(|| {
+            let slot = Arc::new(AtomicU64::new(pack(5, 9)));
+            let adder = slot.clone();
+            let add_thread = thread::spawn(move || add(&adder, 5));
+            let spreader = slot.clone();
+            let spread_thread = thread::spawn(move || {
+                let _ = spreader.fetch_update(Ordering::AcqRel, Ordering::Acquire, |packed| {
+                    let (slot_epoch, count) = unpack(packed);
+                    (slot_epoch == 5).then(|| pack(5, count.saturating_sub(4)))
+                });
+            });
+            add(&slot, 15);
+            add_thread.join().unwrap();
+            spread_thread.join().unwrap();
+            let (epoch, count) = unpack(slot.load(Ordering::Acquire));
+            assert_eq!(epoch, 15);
+            assert!(count == 1 || count == 2, "{count}");
+        });
+    }
+
+    #[test]
     fn a_restart_and_an_add_race_without_losing_the_newer_count() {
         ::loom::model(|| {
             // The slot holds epoch 5; one writer moves it on to 15 while a
