@@ -76,9 +76,9 @@ const SLOTS: usize = 10;
 /// # When requests and retries are counted
 ///
 /// The budget reads the clock only when a retry asks for room, never for a
-/// request: a request that succeeds costs one compare-and-swap of a
-/// counter (repeated only if another thread changed it meanwhile) and no
-/// clock read. So a retry is dated to its tenth of the window exactly, while a
+/// request: a request that succeeds costs one atomic add to a counter (a
+/// compare-and-swap when its slot moves on to a new tenth of the window)
+/// and no clock read. So a retry is dated to its tenth of the window exactly, while a
 /// request is counted in the tenth of the budget's latest reading; the
 /// next reading spreads the requests counted since over the tenths between
 /// the two. During an outage, when retries keep asking, that is the
