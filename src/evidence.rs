@@ -503,47 +503,7 @@ mod tests {
         assert_eq!(classify_connector_error(&wrapped), ErrorClass::Other);
     }
 
-    /// tonic's `transport::Error` and `ConnectError` as they print
-    /// (tonic 0.14.9, `transport/error.rs`, `status.rs`): tonic is not a
-    /// dependency, so these look-alikes stand in; `tests/tonic.rs` runs the
-    /// real ones.
-    struct TonicTransport(Box<dyn StdError + Send + Sync>);
-
-    impl fmt::Debug for TonicTransport {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.debug_tuple("tonic::transport::Error")
-                .field(&format_args!("Transport"))
-                .field(&self.0)
-                .finish()
-        }
-    }
-
-    impl fmt::Display for TonicTransport {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("transport error")
-        }
-    }
-
-    impl StdError for TonicTransport {
-        fn source(&self) -> Option<&(dyn StdError + 'static)> {
-            Some(self.0.as_ref())
-        }
-    }
-
-    #[derive(Debug)]
-    struct ConnectError(Box<dyn StdError + Send + Sync>);
-
-    impl fmt::Display for ConnectError {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            fmt::Display::fmt(&self.0, f)
-        }
-    }
-
-    impl StdError for ConnectError {
-        fn source(&self) -> Option<&(dyn StdError + 'static)> {
-            Some(self.0.as_ref())
-        }
-    }
+    use crate::shapes::lookalikes::{ConnectError, TonicTransport};
 
     fn tonic_connect(cause: Message) -> TonicTransport {
         TonicTransport(Box::new(ConnectError(Box::new(cause))))

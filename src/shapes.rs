@@ -110,13 +110,40 @@ impl fmt::Write for Prefix<'_> {
     }
 }
 
+/// Look-alikes of tonic's `transport::Error` and `ConnectError`, printing
+/// as theirs do (tonic 0.14.9, `transport/error.rs`, `status.rs`): tonic is
+/// not a dependency, so these stand in for this module's and the chain
+/// walk's unit tests; `tests/tonic.rs` runs the real ones.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod lookalikes {
+    use std::error::Error as StdError;
+    use std::fmt;
 
-    /// Look-alikes of tonic's types, printing as theirs do.
+    pub(crate) struct TonicTransport(pub(crate) Box<dyn StdError + Send + Sync>);
+
+    impl fmt::Debug for TonicTransport {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_tuple("tonic::transport::Error")
+                .field(&format_args!("Transport"))
+                .field(&self.0)
+                .finish()
+        }
+    }
+
+    impl fmt::Display for TonicTransport {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("transport error")
+        }
+    }
+
+    impl StdError for TonicTransport {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            Some(self.0.as_ref())
+        }
+    }
+
     #[derive(Debug)]
-    struct ConnectError(Box<dyn StdError + Send + Sync>);
+    pub(crate) struct ConnectError(pub(crate) Box<dyn StdError + Send + Sync>);
 
     impl fmt::Display for ConnectError {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -129,6 +156,12 @@ mod tests {
             Some(self.0.as_ref())
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lookalikes::ConnectError;
+    use super::*;
 
     #[test]
     fn the_prefix_is_compared_across_writes() {
