@@ -99,7 +99,6 @@ fn without_tokio_timers_a_retry_is_given_up_not_a_panic() {
 #[derive(Clone)]
 struct CountingTimer {
     inner: hyper_util::rt::TokioTimer,
-    sleeps: Arc<AtomicUsize>,
     pauses: Arc<Mutex<Vec<Duration>>>,
 }
 
@@ -107,7 +106,6 @@ impl CountingTimer {
     fn new() -> Self {
         Self {
             inner: hyper_util::rt::TokioTimer::new(),
-            sleeps: Arc::default(),
             pauses: Arc::default(),
         }
     }
@@ -115,7 +113,6 @@ impl CountingTimer {
 
 impl hyper::rt::Timer for CountingTimer {
     fn sleep(&self, duration: Duration) -> std::pin::Pin<Box<dyn hyper::rt::Sleep>> {
-        self.sleeps.fetch_add(1, Ordering::SeqCst);
         self.pauses.lock().unwrap().push(duration);
         self.inner.sleep(duration)
     }
@@ -124,7 +121,6 @@ impl hyper::rt::Timer for CountingTimer {
         &self,
         deadline: std::time::Instant,
     ) -> std::pin::Pin<Box<dyn hyper::rt::Sleep>> {
-        self.sleeps.fetch_add(1, Ordering::SeqCst);
         self.pauses
             .lock()
             .unwrap()
@@ -173,19 +169,11 @@ async fn the_pauses_made_are_the_backoffs_delays_for_the_seed() {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_hyper_timer_makes_every_pause() {
-    let timer = CountingTimer::new();
-    let sleeps = timer.sleeps.clone();
-    let policy = RetryPolicy::builder()
-        .max_retries(3)
-        .backoff(Backoff::exponential(Duration::from_millis(50)).jitter(Jitter::None))
-        .timer(timer)
-        .build()
-        .unwrap();
+/// A request refused twice, then answered, through `policy` (3 retries,
+/// 50 ms apart without jitter): its body and the time it took.
+async fn twice_refused_then_answered(policy: RetryPolicy) -> (String, Duration) {
     let mock = Mock::new((0..2).map(|_| Outcome::Fail(ErrorKind::ConnectionRefused)));
     let mut service = Retry::new(mock, policy);
-
     let start = tokio::time::Instant::now();
     let response = service
         .ready()
@@ -194,33 +182,33 @@ async fn a_hyper_timer_makes_every_pause() {
         .call(request())
         .await
         .unwrap();
+    (response.into_body(), start.elapsed())
+}
 
-    assert_eq!(response.body(), "attempt 3");
-    assert_eq!(sleeps.load(Ordering::SeqCst), 2);
-    assert_eq!(start.elapsed(), Duration::from_millis(150));
+fn fifty_ms_apart() -> tower_conn_retry::RetryPolicyBuilder {
+    RetryPolicy::builder()
+        .max_retries(3)
+        .backoff(Backoff::exponential(Duration::from_millis(50)).jitter(Jitter::None))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hyper_timer_makes_every_pause() {
+    let timer = CountingTimer::new();
+    let policy = fifty_ms_apart().timer(timer.clone()).build().unwrap();
+
+    let (body, took) = twice_refused_then_answered(policy).await;
+
+    assert_eq!(body, "attempt 3");
+    assert_eq!(timer.pauses.lock().unwrap().len(), 2);
+    assert_eq!(took, Duration::from_millis(150));
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_trusted_tokio_timer_makes_every_pause() {
-    let policy = RetryPolicy::builder()
-        .max_retries(3)
-        .backoff(Backoff::exponential(Duration::from_millis(50)).jitter(Jitter::None))
-        .no_budget()
-        .tokio_timer()
-        .build()
-        .unwrap();
-    let mock = Mock::new((0..2).map(|_| Outcome::Fail(ErrorKind::ConnectionRefused)));
-    let mut service = Retry::new(mock, policy);
+    let policy = fifty_ms_apart().no_budget().tokio_timer().build().unwrap();
 
-    let start = tokio::time::Instant::now();
-    let response = service
-        .ready()
-        .await
-        .unwrap()
-        .call(request())
-        .await
-        .unwrap();
+    let (body, took) = twice_refused_then_answered(policy).await;
 
-    assert_eq!(response.body(), "attempt 3");
-    assert_eq!(start.elapsed(), Duration::from_millis(150));
+    assert_eq!(body, "attempt 3");
+    assert_eq!(took, Duration::from_millis(150));
 }
