@@ -378,20 +378,35 @@ impl<S, Req, C> Resend<S, Req, C> {
             }
             return Err(error);
         }
-        // What the authority's gate learns: its connects fail.
-        // The state this request retried through before, if any (it may
-        // have been evicted from the table since: its waiters and its
-        // answers stay together), else the table's.
-        let before = match &self.kept {
-            Kept::Retrying(progress) => progress.authority.clone(),
-            Kept::Fresh(_) => None,
+        let done = self.kept.retries();
+        // What the retries so far left: the previous pause, the start, the
+        // time waited, the jitter generator, and the authority state they
+        // went through (it may have been evicted from the table since: its
+        // waiters and its answers stay together). Before the first retry,
+        // the base stands in for the pause and the rest starts afresh.
+        let (previous, started, waited, rng, before) = match &self.kept {
+            Kept::Retrying(progress) if done > 0 => (
+                Duration::from_nanos(progress.previous_ns),
+                progress.started,
+                progress.waited,
+                progress.rng.clone(),
+                progress.authority.clone(),
+            ),
+            Kept::Retrying(progress) => (
+                policy.backoff.base(),
+                progress.started,
+                Duration::ZERO,
+                None,
+                None,
+            ),
+            Kept::Fresh(_) => (policy.backoff.base(), None, Duration::ZERO, None, None),
         };
+        // What the authority's gate learns: its connects fail.
         let authority =
             before.or_else(|| policy.scopes.as_ref().map(|scopes| scopes.state_of(copy)));
         if let (Some(authority), ErrorClass::Connect) = (&authority, class) {
             authority.gate.connect_failed();
         }
-        let done = self.kept.retries();
         let attempts = done + 1;
         if done >= policy.max_retries {
             policy
@@ -399,20 +414,7 @@ impl<S, Req, C> Resend<S, Req, C> {
                 .record(GiveUp::RetriesSpent, class, attempts, target, &error);
             return Err(error);
         }
-        let (previous, started, waited) = match &self.kept {
-            Kept::Retrying(progress) if done > 0 => (
-                Duration::from_nanos(progress.previous_ns),
-                progress.started,
-                progress.waited,
-            ),
-            Kept::Retrying(progress) => (policy.backoff.base(), progress.started, Duration::ZERO),
-            Kept::Fresh(_) => (policy.backoff.base(), None, Duration::ZERO),
-        };
-        let mut rng = match &self.kept {
-            Kept::Retrying(progress) => progress.rng.clone(),
-            Kept::Fresh(_) => None,
-        }
-        .unwrap_or_else(|| SmallRng::seed_from_u64(policy.jitter_seed()));
+        let mut rng = rng.unwrap_or_else(|| SmallRng::seed_from_u64(policy.jitter_seed()));
         let pause = policy.backoff.delay(done, previous, &mut rng);
         if let (Some(started), Some(max_elapsed)) = (started, policy.max_elapsed) {
             if started.elapsed().saturating_add(pause) > max_elapsed {
