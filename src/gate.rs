@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use crate::authority::AuthorityState;
 use crate::backoff::saturating_nanos;
 use crate::report::GiveUp;
-use crate::timer::{NoTimer, Timer};
+use crate::timer::{NoTimer, Pause, Timer};
 
 /// The longest interval between two probes of an authority whose connects
 /// fail: the most a recovery goes unnoticed by the waiting retries.
@@ -271,8 +271,7 @@ pub(crate) async fn admit(
                 tokio::task::yield_now().await;
                 continue;
             }
-            hold_place(gate, &mut place)?;
-            let mut pause = timer.pause(wake - now).map_err(|NoTimer| GiveUp::NoTimer)?;
+            let mut pause = wait_in_place(gate, &mut place, timer, wake - now)?;
             poll_fn(|cx| {
                 if answered.as_mut().poll(cx).is_ready() || pause.as_mut().poll(cx).is_ready() {
                     Poll::Ready(())
@@ -288,9 +287,7 @@ pub(crate) async fn admit(
             return Err(GiveUp::Waited);
         };
         if turn > now {
-            hold_place(gate, &mut place)?;
-            let pause = timer.pause(turn - now).map_err(|NoTimer| GiveUp::NoTimer)?;
-            pause.await;
+            wait_in_place(gate, &mut place, timer, turn - now)?.await;
             if gate.is_down() {
                 // A retry that went meanwhile found it down again.
                 continue;
@@ -306,21 +303,23 @@ pub(crate) async fn admit(
         if retry_at > deadline {
             return Err(GiveUp::Budget);
         }
-        hold_place(gate, &mut place)?;
-        timer
-            .pause(retry_at - now)
-            .map_err(|NoTimer| GiveUp::NoTimer)?
-            .await;
+        wait_in_place(gate, &mut place, timer, retry_at - now)?.await;
     }
 }
 
-/// Makes sure the request holds a place among the waiting, or says the
-/// queue is full.
-fn hold_place<'a>(gate: &'a Gate, place: &mut Option<Place<'a>>) -> Result<(), GiveUp> {
+/// A pause of `duration` for a request that holds a place among the
+/// waiting (taken now if it holds none yet), or why it cannot wait: the
+/// queue is full, or there is no timer.
+fn wait_in_place<'a>(
+    gate: &'a Gate,
+    place: &mut Option<Place<'a>>,
+    timer: &Timer,
+    duration: Duration,
+) -> Result<Pause, GiveUp> {
     if place.is_none() {
         *place = Some(gate.enter().ok_or(GiveUp::QueueFull)?);
     }
-    Ok(())
+    timer.pause(duration).map_err(|NoTimer| GiveUp::NoTimer)
 }
 
 impl std::fmt::Debug for Gate {
