@@ -428,12 +428,12 @@ async fn under_refusals_goaways_and_drops_no_post_is_processed_twice() {
 // ===== a tower service built on the `h2` crate =====
 
 /// A TCP connection whose reads fail with `kind` once the server has
-/// processed a request on it (`processed` rose above what it was when the
-/// connection opened): what Linux reports after an ICMP error on an
+/// processed a request on it (the ledger's count rose above what it was
+/// when the connection opened): what Linux reports after an ICMP error on an
 /// established connection, seen by a client that talks `h2` directly.
 struct FailsOnceProcessed {
     stream: tokio::net::TcpStream,
-    processed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ledger: Ledger,
     at_open: usize,
     kind: std::io::ErrorKind,
 }
@@ -444,12 +444,11 @@ impl tokio::io::AsyncRead for FailsOnceProcessed {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        use std::sync::atomic::Ordering;
         // The server counts the request before it answers, so the answer
         // that wakes this read finds the count risen.
         let before = buf.filled().len();
         std::task::ready!(std::pin::Pin::new(&mut self.stream).poll_read(cx, buf))?;
-        if buf.filled().len() > before && self.processed.load(Ordering::SeqCst) > self.at_open {
+        if buf.filled().len() > before && self.ledger.get("").processed > self.at_open {
             return std::task::Poll::Ready(Err(self.kind.into()));
         }
         std::task::Poll::Ready(Ok(()))
@@ -489,37 +488,24 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// class of the caller's error and how many times the server processed
 /// the POST.
 async fn post_through_bare_h2(kind: std::io::ErrorKind) -> (ErrorClass, usize) {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let processed = Arc::new(AtomicUsize::new(0));
-    let counted = processed.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let counted = counted.clone();
-            tokio::spawn(async move {
-                let Ok(mut connection) = h2::server::handshake(stream).await else {
-                    return;
-                };
-                while let Some(Ok((_request, mut respond))) = connection.accept().await {
-                    counted.fetch_add(1, Ordering::SeqCst);
-                    let _ = respond.send_response(http::Response::new(()), true);
-                }
-            });
-        }
+    // Every stream processed and answered at once; the POST carries no
+    // request id, so the ledger counts it under "".
+    let ledger = Ledger::default();
+    h2_server::serve_streams(listener, ledger.clone(), false, |_, mut respond| {
+        let _ = respond.send_response(http::Response::new(()), true);
     });
 
-    let opened = processed.clone();
+    let opened = ledger.clone();
     let service = tower::service_fn(move |request: Request<()>| {
-        let processed = opened.clone();
+        let ledger = opened.clone();
         async move {
             let stream = tokio::net::TcpStream::connect(addr).await?;
-            let at_open = processed.load(Ordering::SeqCst);
+            let at_open = ledger.get("").processed;
             let io = FailsOnceProcessed {
                 stream,
-                processed,
+                ledger,
                 at_open,
                 kind,
             };
@@ -550,7 +536,7 @@ async fn post_through_bare_h2(kind: std::io::ErrorKind) -> (ErrorClass, usize) {
         .unwrap_err();
     let h2 = error.downcast_ref::<h2::Error>().expect("an h2::Error");
     assert_eq!(h2.get_io().map(|io| io.kind()), Some(kind), "{error:?}");
-    (ErrorClass::of(&*error), processed.load(Ordering::SeqCst))
+    (ErrorClass::of(&*error), ledger.get("").processed)
 }
 
 /// An `h2::Error` only comes from an established connection: an io kind
