@@ -15,14 +15,18 @@ use std::sync::{Arc, RwLock, TryLockError};
 use http::uri::Scheme;
 
 use crate::budget::{BudgetScope, BudgetState, RetryBudget};
+use crate::counters::Counters;
 use crate::gate::Gate;
 use crate::request::CloneRequest;
+use crate::stats::{AuthorityStats, RetryCounts};
 
 /// The retry state of one authority (or of every request, for a shared
 /// budget).
 pub(crate) struct AuthorityState {
     pub(crate) budget: BudgetState,
     pub(crate) gate: Gate,
+    /// What its requests went through.
+    pub(crate) counters: Counters,
     // The spelling this state was first found under, which a service's
     // cache compares exactly.
     scheme_tag: SchemeTag,
@@ -51,6 +55,24 @@ impl AuthorityState {
             },
             scheme: scheme.into(),
             authority: authority.into(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// Its counts now, with its budget's balance and its waiting retries.
+    pub(crate) fn counts(&self) -> RetryCounts {
+        let mut counts = self.counters.read();
+        counts.waiting = self.gate.waiting() as u64;
+        counts.budget_balance = Some(self.budget.balance());
+        counts
+    }
+
+    /// How the stats name it: `scheme://authority`, or `""` if the
+    /// requests name neither.
+    fn label(&self) -> String {
+        match (&*self.scheme, &*self.authority) {
+            ("", "") => String::new(),
+            (scheme, authority) => format!("{scheme}://{authority}"),
         }
     }
 
@@ -133,6 +155,7 @@ impl Scopes {
             BudgetScope::PerAuthority => Scopes::PerAuthority(Authorities {
                 table: RwLock::new(HashMap::new()),
                 overflow: Arc::new(AuthorityState::new(&settings, "", "", "")),
+                retired: Counters::default(),
                 settings,
             }),
         }
@@ -169,7 +192,39 @@ impl Scopes {
             }
         };
         state.budget.deposit();
+        state.counters.request();
         state.gate.is_down()
+    }
+
+    /// The counts of every request through these states (`retired` holds
+    /// the policy's own), and of each tracked authority.
+    pub(crate) fn stats(&self, total: &mut RetryCounts, each: &mut Vec<AuthorityStats>) {
+        match self {
+            Scopes::Shared(state) => {
+                *total += state.counts();
+                total.budget_balance = Some(state.budget.balance());
+            }
+            Scopes::PerAuthority(authorities) => {
+                *total += authorities.retired.read();
+                let table = authorities
+                    .table
+                    .read()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                each.reserve(table.len() + 1);
+                for state in table.values() {
+                    let counts = state.counts();
+                    *total += counts;
+                    each.push(authority_stats(state.label(), counts));
+                }
+                let overflow = authorities.overflow.counts();
+                if overflow.requests > 0 {
+                    *total += overflow;
+                    each.push(authority_stats("(overflow)".to_owned(), overflow));
+                }
+                drop(table);
+                each.sort_by(|a, b| a.authority.cmp(&b.authority));
+            }
+        }
     }
 
     /// Authorities tracked now (1 for a shared scope).
@@ -197,6 +252,13 @@ impl fmt::Debug for Scopes {
     }
 }
 
+fn authority_stats(authority: String, counts: RetryCounts) -> AuthorityStats {
+    let mut stats = AuthorityStats::default();
+    stats.authority = authority;
+    stats.counts = counts;
+    stats
+}
+
 /// The scheme and authority a request goes to, as spelled; empty when it
 /// names none.
 #[inline]
@@ -214,6 +276,8 @@ pub(crate) struct Authorities {
     table: RwLock<HashMap<Box<str>, Arc<AuthorityState>>>,
     // Shared by the authorities that find the table full of busy ones.
     overflow: Arc<AuthorityState>,
+    // The counts of the authorities forgotten to make room.
+    retired: Counters,
     settings: Settings,
 }
 
@@ -251,7 +315,9 @@ impl Authorities {
         if let Some(state) = table.get(key) {
             return Arc::clone(state);
         }
-        if table.len() >= self.settings.budget.max_authorities && !evict_one(&mut table) {
+        if table.len() >= self.settings.budget.max_authorities
+            && !evict_one(&mut table, &self.retired)
+        {
             return Arc::clone(&self.overflow);
         }
         let state = Arc::new(AuthorityState::new(&self.settings, key, scheme, authority));
@@ -271,7 +337,10 @@ const EVICTION_SCAN: usize = 64;
 ///
 /// It looks at no more than [`EVICTION_SCAN`] states (in the table's
 /// arbitrary order), so a table full of states in use costs a bounded scan.
-fn evict_one(table: &mut HashMap<Box<str>, Arc<AuthorityState>>) -> bool {
+///
+/// Its counts are added to `retired`, under the table's write lock, so a
+/// snapshot (under the read lock) counts them once.
+fn evict_one(table: &mut HashMap<Box<str>, Arc<AuthorityState>>, retired: &Counters) -> bool {
     let victim = table
         .iter()
         .take(EVICTION_SCAN)
@@ -279,7 +348,9 @@ fn evict_one(table: &mut HashMap<Box<str>, Arc<AuthorityState>>) -> bool {
         .map(|(key, _)| key.clone());
     match victim {
         Some(key) => {
-            table.remove(&key);
+            if let Some(state) = table.remove(&key) {
+                retired.absorb(&state.counters);
+            }
             true
         }
         None => false,

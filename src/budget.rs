@@ -282,6 +282,20 @@ impl BudgetState {
         }
     }
 
+    /// The retries the budget would allow now: its allowance for the
+    /// window's requests less the window's retries (reads the clock).
+    pub(crate) fn balance(&self) -> u64 {
+        let epoch = self.read_clock();
+        let requests = sum(&self.requests, epoch);
+        let retries = sum(&self.retries, epoch);
+        let left = (self.allowance(requests) - retries as f64).ceil();
+        if left > 0.0 {
+            left as u64
+        } else {
+            0
+        }
+    }
+
     /// The retries allowed per window for `requests` in it: the ratio of
     /// them, or the floor, whichever is larger.
     fn allowance(&self, requests: u64) -> f64 {

@@ -17,6 +17,7 @@ use tower_service::Service;
 use crate::authority::AuthorityState;
 use crate::backoff::saturating_nanos;
 use crate::classify::{Classify, ErrorClass};
+use crate::counters::Counters;
 use crate::gate;
 use crate::policy::RetryPolicy;
 use crate::report::{GiveUp, Target};
@@ -115,6 +116,7 @@ where
                             let retries = resend.kept.retries();
                             if retries > 0 {
                                 Req::record_attempts(response, retries + 1);
+                                resend.counters().retry_success();
                             }
                             if resend.kept.tells_gate() {
                                 resend.answered();
@@ -367,18 +369,20 @@ impl<S, Req, C> Resend<S, Req, C> {
         // Idempotency decides only after a lost connection, so it is read
         // (from the kept copy) only then.
         let idempotent = class == ErrorClass::ConnectionLost && policy.is_idempotent(copy);
+        let done = self.kept.retries();
         if !class.is_retryable(idempotent) {
             if class == ErrorClass::ConnectionLost {
-                tracing::debug!(
-                    method = target.method,
-                    authority = target.authority,
-                    error = ?error,
-                    "connection lost after the request may have been sent; not retried, as the request is not idempotent"
+                let authority = self.authority();
+                self.give_up_with(
+                    authority.as_deref(),
+                    GiveUp::NotIdempotent,
+                    class,
+                    done + 1,
+                    &error,
                 );
             }
             return Err(error);
         }
-        let done = self.kept.retries();
         // What the retries so far left: the previous pause, the start, the
         // time waited, the jitter generator, and the authority state they
         // went through (it may have been evicted from the table since: its
@@ -408,19 +412,29 @@ impl<S, Req, C> Resend<S, Req, C> {
             authority.gate.connect_failed();
         }
         let attempts = done + 1;
+        let give_up = |reason: GiveUp, error: &E| {
+            let counters = authority
+                .as_deref()
+                .map_or(&policy.telemetry.counters, |state| &state.counters);
+            policy.telemetry.give_up(
+                counters,
+                &policy.timer,
+                reason,
+                class,
+                attempts,
+                target,
+                error,
+            );
+        };
         if done >= policy.max_retries {
-            policy
-                .report
-                .record(GiveUp::RetriesSpent, class, attempts, target, &error);
+            give_up(GiveUp::RetriesSpent, &error);
             return Err(error);
         }
         let mut rng = rng.unwrap_or_else(|| SmallRng::seed_from_u64(policy.jitter_seed()));
         let pause = policy.backoff.delay(done, previous, &mut rng);
         if let (Some(started), Some(max_elapsed)) = (started, policy.max_elapsed) {
             if started.elapsed().saturating_add(pause) > max_elapsed {
-                policy
-                    .report
-                    .record(GiveUp::Deadline, class, attempts, target, &error);
+                give_up(GiveUp::Deadline, &error);
                 return Err(error);
             }
         }
@@ -428,12 +442,7 @@ impl<S, Req, C> Resend<S, Req, C> {
         // can no longer be sent again (a replay body past its limit) says so
         // on the last retry too.
         let Some(request) = copy.clone_request() else {
-            tracing::debug!(
-                method = target.method,
-                authority = target.authority,
-                error = ?error,
-                "connection failure; the request could not be copied, not retried"
-            );
+            give_up(GiveUp::NotCopyable, &error);
             return Err(error);
         };
         let timer = if pause.is_zero() {
@@ -442,22 +451,25 @@ impl<S, Req, C> Resend<S, Req, C> {
             match policy.timer.pause(pause) {
                 Ok(timer) => Some(timer),
                 Err(NoTimer) => {
-                    policy
-                        .report
-                        .record(GiveUp::NoTimer, class, attempts, target, &error);
+                    give_up(GiveUp::NoTimer, &error);
                     return Err(error);
                 }
             }
         };
         tracing::debug!(
+            policy = policy.telemetry.name(),
             attempt = attempts + 1,
             class = class.as_str(),
-            method = target.method,
-            authority = target.authority,
+            method = target.method(),
+            authority = target.authority(),
             error = ?error,
             pause_ms = pause.as_millis() as u64,
             "connection failure; retrying"
         );
+        authority
+            .as_deref()
+            .map_or(&policy.telemetry.counters, |state| &state.counters)
+            .retry(class);
         let progress = self.kept.send_next(request);
         progress.done += 1;
         progress.previous_ns = saturating_nanos(pause);
@@ -507,10 +519,66 @@ impl<S, Req, C> Resend<S, Req, C> {
         Req: CloneRequest,
     {
         if let Kept::Retrying(progress) = &self.kept {
-            let target = target(&progress.copy);
-            self.policy
-                .report
-                .record(reason, progress.class, progress.done, target, error);
+            self.give_up_with(
+                progress.authority.as_deref(),
+                reason,
+                progress.class,
+                progress.done,
+                error,
+            );
+        }
+    }
+
+    /// A connection failure of `class` returned after `attempts`, for
+    /// `reason`: counted in `authority`'s counts (or the policy's), and
+    /// logged.
+    fn give_up_with<E: fmt::Debug>(
+        &self,
+        authority: Option<&AuthorityState>,
+        reason: GiveUp,
+        class: ErrorClass,
+        attempts: u32,
+        error: &E,
+    ) where
+        Req: CloneRequest,
+    {
+        let policy = &*self.policy;
+        let counters = authority.map_or(&policy.telemetry.counters, |state| &state.counters);
+        policy.telemetry.give_up(
+            counters,
+            &policy.timer,
+            reason,
+            class,
+            attempts,
+            target(self.kept.copy()),
+            error,
+        );
+    }
+
+    /// The authority state of the request: the one its retries went
+    /// through, or its authority's now (`None` without a budget).
+    fn authority(&self) -> Option<Arc<AuthorityState>>
+    where
+        Req: CloneRequest,
+    {
+        if let Kept::Retrying(progress) = &self.kept {
+            if let Some(authority) = &progress.authority {
+                return Some(Arc::clone(authority));
+            }
+        }
+        let scopes = self.policy.scopes.as_ref()?;
+        Some(scopes.state_of(self.kept.copy()))
+    }
+
+    /// Where the request's counts go: its authority's counts, or the
+    /// policy's.
+    fn counters(&self) -> CountersRef<'_>
+    where
+        Req: CloneRequest,
+    {
+        match self.authority() {
+            Some(authority) => CountersRef::Authority(authority),
+            None => CountersRef::Policy(&self.policy.telemetry.counters),
         }
     }
 
@@ -527,6 +595,23 @@ impl<S, Req, C> Resend<S, Req, C> {
         }
         if let Some(scopes) = &self.policy.scopes {
             scopes.state_of(self.kept.copy()).answered();
+        }
+    }
+}
+
+/// The counts a request adds to.
+enum CountersRef<'a> {
+    Authority(Arc<AuthorityState>),
+    Policy(&'a Counters),
+}
+
+impl std::ops::Deref for CountersRef<'_> {
+    type Target = Counters;
+
+    fn deref(&self) -> &Counters {
+        match self {
+            CountersRef::Authority(authority) => &authority.counters,
+            CountersRef::Policy(counters) => counters,
         }
     }
 }

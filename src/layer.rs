@@ -7,6 +7,7 @@ use tower_layer::Layer;
 use crate::classify::DefaultClassifier;
 use crate::policy::RetryPolicy;
 use crate::service::Retry;
+use crate::stats::RetryStats;
 
 /// Wraps a service in [`Retry`] with a [`RetryPolicy`].
 ///
@@ -52,6 +53,25 @@ impl<C> RetryLayer<C> {
         Self {
             policy: Arc::new(policy),
         }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &RetryPolicy<C> {
+        &self.policy
+    }
+
+    /// What the requests of the services this layer made went through so
+    /// far: see [`RetryPolicy::stats`].
+    ///
+    /// ```
+    /// use tower_conn_retry::{RetryLayer, RetryPolicy};
+    ///
+    /// let layer = RetryLayer::new(RetryPolicy::builder().name("search").build()?);
+    /// assert_eq!(layer.stats().total.requests, 0);
+    /// # Ok::<(), tower_conn_retry::ConfigError>(())
+    /// ```
+    pub fn stats(&self) -> RetryStats {
+        self.policy.stats()
     }
 }
 

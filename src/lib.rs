@@ -136,6 +136,7 @@ mod authority;
 mod backoff;
 mod budget;
 mod classify;
+mod counters;
 mod evidence;
 pub mod future;
 mod gate;
@@ -146,6 +147,8 @@ mod report;
 mod request;
 mod service;
 mod shapes;
+mod stats;
+mod telemetry;
 mod timer;
 
 pub use backoff::{Backoff, Delays, Jitter};
@@ -159,6 +162,7 @@ pub use policy::{ConfigError, RetryPolicy, RetryPolicyBuilder};
 pub use replay::{ReplayBody, ReplayError};
 pub use request::{Attempts, CloneRequest, RecordAttempts, RequestHead};
 pub use service::Retry;
+pub use stats::{AuthorityStats, ByClass, GiveUps, RetryCounts, RetryStats};
 
 /// The README's examples, compiled as doctests so they cannot rot.
 #[cfg(all(doctest, feature = "hyper"))]

@@ -10,8 +10,9 @@ use crate::authority::Scopes;
 use crate::backoff::Backoff;
 use crate::budget::RetryBudget;
 use crate::classify::DefaultClassifier;
-use crate::report::GiveUpReport;
 use crate::request::{CloneRequest, RequestHead};
+use crate::stats::RetryStats;
+use crate::telemetry::Telemetry;
 use crate::timer::Timer;
 
 /// When and how often a failed request is sent again.
@@ -68,8 +69,8 @@ pub struct RetryPolicy<C = DefaultClassifier> {
     // Only idempotent requests are copied and retried.
     pub(crate) idempotent_only: bool,
     pub(crate) timer: Timer,
-    // Shared by every clone: what gave up since the last warning.
-    pub(crate) report: Arc<GiveUpReport>,
+    // Shared by every clone: the name, the counts, the summaries.
+    pub(crate) telemetry: Arc<Telemetry>,
 }
 
 impl Default for RetryPolicy {
@@ -87,7 +88,7 @@ impl Default for RetryPolicy {
             idempotent_when: None,
             idempotent_only: false,
             timer: Timer::default(),
-            report: Arc::new(GiveUpReport::new()),
+            telemetry: Arc::new(Telemetry::new(None)),
         }
     }
 }
@@ -99,6 +100,7 @@ impl RetryPolicy {
         RetryPolicyBuilder {
             policy: RetryPolicy::default(),
             budget: Some(RetryBudget::default()),
+            name: None,
         }
     }
 }
@@ -123,6 +125,34 @@ impl<C> RetryPolicy<C> {
     /// The classifier.
     pub fn classifier(&self) -> &C {
         &self.classifier
+    }
+
+    /// The policy's [name](RetryPolicyBuilder::name), if it has one.
+    pub fn name(&self) -> Option<&str> {
+        self.telemetry.name()
+    }
+
+    /// What the policy's requests went through so far: see [`RetryStats`].
+    /// Every clone of the policy, of a layer made from it and of the
+    /// services that layer made count together.
+    ///
+    /// ```
+    /// use tower_conn_retry::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::builder().name("search").build()?;
+    /// let stats = policy.stats();
+    /// assert_eq!(stats.name.as_deref(), Some("search"));
+    /// assert_eq!(stats.total.requests, 0);
+    /// # Ok::<(), tower_conn_retry::ConfigError>(())
+    /// ```
+    pub fn stats(&self) -> RetryStats {
+        let mut stats = RetryStats::default();
+        stats.name = self.name().map(str::to_owned);
+        stats.total = self.telemetry.counters.read();
+        if let Some(scopes) = &self.scopes {
+            scopes.stats(&mut stats.total, &mut stats.authorities);
+        }
+        stats
     }
 
     /// Whether retries are limited by a [`RetryBudget`] (the default).
@@ -155,9 +185,29 @@ impl<C> RetryPolicy<C> {
 pub struct RetryPolicyBuilder<C = DefaultClassifier> {
     policy: RetryPolicy<C>,
     budget: Option<RetryBudget>,
+    name: Option<Arc<str>>,
 }
 
 impl<C> RetryPolicyBuilder<C> {
+    /// Names the policy (default: none), for the operator: the name is a
+    /// field (`policy`) of every event the layer logs, the
+    /// [`RetryStats::name`](crate::RetryStats::name) of its stats, and the
+    /// `policy` label of its metrics. Give each client its own, such as
+    /// the upstream service it calls.
+    ///
+    /// ```
+    /// use tower_conn_retry::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::builder().name("payments").build()?;
+    /// assert_eq!(policy.name(), Some("payments"));
+    /// # Ok::<(), tower_conn_retry::ConfigError>(())
+    /// ```
+    #[must_use = "the builder is consumed: use the one this returns"]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(Arc::from(name.into()));
+        self
+    }
+
     /// The most retries after the first attempt (default 3, so 4 attempts).
     /// Zero turns retrying off.
     #[must_use = "the builder is consumed: use the one this returns"]
@@ -355,7 +405,7 @@ impl<C> RetryPolicyBuilder<C> {
             idempotent_when,
             idempotent_only,
             timer,
-            report,
+            telemetry,
         } = self.policy;
         RetryPolicyBuilder {
             policy: RetryPolicy {
@@ -369,9 +419,10 @@ impl<C> RetryPolicyBuilder<C> {
                 idempotent_when,
                 idempotent_only,
                 timer,
-                report,
+                telemetry,
             },
             budget: self.budget,
+            name: self.name,
         }
     }
 
@@ -424,6 +475,14 @@ impl<C> RetryPolicyBuilder<C> {
                 ));
             }
         }
+        if self.name.as_deref().is_some_and(str::is_empty) {
+            return Err(ConfigError::new(
+                "name",
+                "\"\"",
+                "must not be empty (leave it unset for no name)",
+            ));
+        }
+        self.policy.telemetry = Arc::new(Telemetry::new(self.name.take()));
         if let Some(budget) = self.budget {
             if !(0.0..=10.0).contains(&budget.ratio) {
                 return Err(ConfigError::new(

@@ -1,25 +1,32 @@
 //! What operators see when requests fail for good: one `warn` per interval
-//! with counts, never one per request.
+//! with counts, never one per request, and never a give-up left out.
 //!
 //! During an outage every request that spends its retries gives up at
 //! once: ten thousand failing requests would be ten thousand warnings
 //! exactly when logs matter most. Each give-up is a `debug` event; the
-//! `warn` comes at most once a second per policy (shared by every clone of
-//! the layer), counting what gave up since the previous one, by reason and
-//! by class, with the latest error as an example.
+//! `warn` summary counts what gave up, by reason and by class. The first
+//! give-up after a quiet spell starts an interval: its summary is written
+//! when the interval ends (by a timer task holding no more than a weak
+//! reference to the policy), so it counts the whole burst, not its first
+//! request, and every give-up is in a summary within one interval, even if
+//! nothing gives up after it. Without a runtime to run that task on, a
+//! give-up writes the summary itself once an interval has passed since
+//! the last one, and what is left is written when the policy is dropped.
 
-use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::fmt::{self, Write as _};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::classify::ErrorClass;
+use crate::counters::CLASSES;
 
-/// The shortest time between two `warn` summaries.
-const INTERVAL: Duration = Duration::from_secs(1);
+/// The time from the first give-up of an interval to its summary, and so
+/// the shortest time between two summaries.
+pub(crate) const INTERVAL: Duration = Duration::from_secs(1);
 
-/// Why a request that could have been retried was not.
+/// Why a connection failure was returned to the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum GiveUp {
     /// `max_retries` were made.
@@ -35,19 +42,41 @@ pub(crate) enum GiveUp {
     Waited,
     /// Too many requests already waited for room at its authority.
     QueueFull,
+    /// The connection was lost after the request may have been sent, and
+    /// the request is not idempotent.
+    NotIdempotent,
+    /// The request could not be copied again.
+    NotCopyable,
 }
 
 impl GiveUp {
-    const ALL: [GiveUp; 6] = [
+    pub(crate) const ALL: [GiveUp; 8] = [
         GiveUp::RetriesSpent,
         GiveUp::Deadline,
         GiveUp::Budget,
         GiveUp::NoTimer,
         GiveUp::Waited,
         GiveUp::QueueFull,
+        GiveUp::NotIdempotent,
+        GiveUp::NotCopyable,
     ];
 
-    const fn as_str(self) -> &'static str {
+    /// The reason as a field of the summary and a metric label.
+    pub(crate) const fn label(self) -> &'static str {
+        match self {
+            GiveUp::RetriesSpent => "retries_spent",
+            GiveUp::Deadline => "deadline",
+            GiveUp::Budget => "budget",
+            GiveUp::NoTimer => "no_timer",
+            GiveUp::Waited => "waited",
+            GiveUp::QueueFull => "queue_full",
+            GiveUp::NotIdempotent => "not_idempotent",
+            GiveUp::NotCopyable => "not_copyable",
+        }
+    }
+
+    /// The reason as the `debug` event says it.
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             GiveUp::RetriesSpent => "retries spent",
             GiveUp::Deadline => "the next pause would end past max_elapsed",
@@ -55,37 +84,53 @@ impl GiveUp {
             GiveUp::NoTimer => "no timer for the pause: not on a tokio runtime with its time driver enabled (Builder::enable_time), or a panic = \"abort\" build, where that cannot be checked; set RetryPolicyBuilder::tokio_timer or ::timer",
             GiveUp::Waited => "waited for room in the retry budget, or for the authority to answer, until max_wait or the deadline",
             GiveUp::QueueFull => "too many requests already wait for room at this authority (RetryBudget::max_waiting)",
+            GiveUp::NotIdempotent => "the connection was lost after the request may have been sent, and the request is not idempotent",
+            GiveUp::NotCopyable => "the request could not be copied again (a ReplayBody past its limit)",
         }
     }
 }
 
-/// The classes a request can give up on (only retryable ones).
-const CLASSES: [ErrorClass; 3] = [
-    ErrorClass::Connect,
-    ErrorClass::NotProcessed,
-    ErrorClass::ConnectionLost,
-];
-
-fn class_index(class: ErrorClass) -> usize {
-    CLASSES.iter().position(|c| *c == class).unwrap_or(0)
+/// The request a give-up was about, as the events name it: its method and
+/// authority, never its path or query (which may carry secrets). Empty
+/// when the request names none (an origin-form URI, a request that is not
+/// HTTP): the events then leave the field out.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Target<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) authority: &'a str,
 }
 
-/// Give-ups counted since the last `warn`, shared by every clone of a
-/// policy. Lock-free: a give-up adds to a counter, and the one that finds
-/// the interval over takes the counts and writes the summary.
+impl<'a> Target<'a> {
+    /// The method, if there is one.
+    pub(crate) fn method(&self) -> Option<&'a str> {
+        Some(self.method).filter(|method| !method.is_empty())
+    }
+
+    /// The authority, if there is one.
+    pub(crate) fn authority(&self) -> Option<&'a str> {
+        Some(self.authority).filter(|authority| !authority.is_empty())
+    }
+}
+
+/// One give-up of the interval, shown in its summary.
+struct Example {
+    method: Option<String>,
+    authority: Option<String>,
+    error: String,
+}
+
+/// Give-ups counted since the last summary, shared by every clone of a
+/// policy. Lock-free but for the example, which only the first give-up of
+/// an interval writes.
 pub(crate) struct GiveUpReport {
     start: Instant,
     // Nanoseconds from `start` of the last summary, plus one; 0: none yet.
     last_warn: AtomicU64,
     counts: [[AtomicU64; CLASSES.len()]; GiveUp::ALL.len()],
-}
-
-/// The request a give-up was about, as the events name it: its method and
-/// authority, never its path or query (which may carry secrets).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Target<'a> {
-    pub(crate) method: &'a str,
-    pub(crate) authority: &'a str,
+    // A summary is due: its timer task is on its way.
+    armed: AtomicBool,
+    has_example: AtomicBool,
+    example: Mutex<Option<Example>>,
 }
 
 impl GiveUpReport {
@@ -94,73 +139,114 @@ impl GiveUpReport {
             start: Instant::now(),
             last_warn: AtomicU64::new(0),
             counts: Default::default(),
+            armed: AtomicBool::new(false),
+            has_example: AtomicBool::new(false),
+            example: Mutex::new(None),
         }
     }
 
-    /// Counts one give-up, logs it at `debug`, and writes the `warn`
-    /// summary if none was written in the last interval.
-    pub(crate) fn record(
+    /// Counts one give-up, and keeps it as the interval's example if it is
+    /// the first.
+    pub(crate) fn count(
         &self,
         reason: GiveUp,
-        class: ErrorClass,
-        attempts: u32,
+        class: usize,
         target: Target<'_>,
         error: &dyn fmt::Debug,
     ) {
-        tracing::debug!(
-            attempts,
-            class = class.as_str(),
-            method = target.method,
-            authority = target.authority,
-            error = ?error,
-            "connection failure; not retried: {}",
-            reason.as_str()
-        );
-        self.counts[reason as usize][class_index(class)].fetch_add(1, Ordering::Relaxed);
+        if !self.has_example.swap(true, Ordering::AcqRel) {
+            let mut text = String::new();
+            let _ = write!(text, "{error:?}");
+            let example = Example {
+                method: target.method().map(str::to_owned),
+                authority: target.authority().map(str::to_owned),
+                error: text,
+            };
+            *self.example.lock().unwrap_or_else(|p| p.into_inner()) = Some(example);
+        }
+        self.counts[reason as usize][class].fetch_add(1, Ordering::Relaxed);
+    }
 
-        let now = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        let stamp = now.saturating_add(1);
+    /// Marks a summary as on its way; false if one already is.
+    pub(crate) fn arm(&self) -> bool {
+        !self.armed.swap(true, Ordering::AcqRel)
+    }
+
+    /// A summary that was armed will not come (no timer task could be
+    /// made).
+    pub(crate) fn disarm(&self) {
+        self.armed.store(false, Ordering::Release);
+    }
+
+    /// Whether an interval has passed since the last summary.
+    pub(crate) fn is_due(&self) -> bool {
         let last = self.last_warn.load(Ordering::Acquire);
-        let due = last == 0 || stamp.saturating_sub(last) >= INTERVAL.as_nanos() as u64;
-        if !due {
-            return;
-        }
-        // One caller wins the summary; the others only counted.
-        if self
-            .last_warn
-            .compare_exchange(last, stamp, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return;
-        }
+        last == 0 || self.stamp().saturating_sub(last) >= INTERVAL.as_nanos() as u64
+    }
+
+    fn stamp(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_nanos())
+            .unwrap_or(u64::MAX)
+            .saturating_add(1)
+    }
+
+    /// Writes the summary of what gave up since the last one, if anything
+    /// did. A give-up counted meanwhile is in this summary or arms the
+    /// next: the summary is disarmed before the counts are taken.
+    pub(crate) fn flush(&self, policy: Option<&str>) {
+        self.armed.store(false, Ordering::Release);
         let taken = self
             .counts
             .each_ref()
-            .map(|row| row.each_ref().map(|count| count.swap(0, Ordering::Relaxed)));
+            .map(|row| row.each_ref().map(|count| count.swap(0, Ordering::AcqRel)));
         let by_reason = taken.map(|row| row.iter().sum::<u64>());
+        let requests: u64 = by_reason.iter().sum();
+        if requests == 0 {
+            return;
+        }
         let by_class: [u64; CLASSES.len()] =
             std::array::from_fn(|class| taken.iter().map(|row| row[class]).sum());
+        let example = self
+            .example
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        self.has_example.store(false, Ordering::Release);
+        let stamp = self.stamp();
+        let last = self.last_warn.swap(stamp, Ordering::AcqRel);
         let since_ms = if last == 0 {
-            0
+            None
         } else {
-            (stamp - last) / 1_000_000
+            Some(stamp.saturating_sub(last) / 1_000_000)
         };
+        let (method, authority, error) = match &example {
+            Some(example) => (
+                example.method.as_deref(),
+                example.authority.as_deref(),
+                Some(example.error.as_str()),
+            ),
+            None => (None, None, None),
+        };
+        let reason = |reason: GiveUp| by_reason[reason as usize];
         tracing::warn!(
-            requests = by_reason.iter().sum::<u64>(),
-            retries_spent = by_reason[GiveUp::RetriesSpent as usize],
-            deadline = by_reason[GiveUp::Deadline as usize],
-            budget_refused = by_reason[GiveUp::Budget as usize],
-            no_timer = by_reason[GiveUp::NoTimer as usize],
-            waited = by_reason[GiveUp::Waited as usize],
-            queue_full = by_reason[GiveUp::QueueFull as usize],
+            policy,
+            requests,
+            retries_spent = reason(GiveUp::RetriesSpent),
+            deadline = reason(GiveUp::Deadline),
+            budget_refused = reason(GiveUp::Budget),
+            no_timer = reason(GiveUp::NoTimer),
+            waited = reason(GiveUp::Waited),
+            queue_full = reason(GiveUp::QueueFull),
+            not_idempotent = reason(GiveUp::NotIdempotent),
+            not_copyable = reason(GiveUp::NotCopyable),
             connect = by_class[0],
             not_processed = by_class[1],
             connection_lost = by_class[2],
             since_ms,
-            method = target.method,
-            authority = target.authority,
-            last_error = ?error,
-            "connection failures returned to callers after retrying (at most one such warning a second; each is a debug event)"
+            method,
+            authority,
+            error = error.map(tracing::field::display),
+            "connection failures returned to callers (at most one such warning a second; each is a debug event)"
         );
     }
 }

@@ -13,6 +13,7 @@ use crate::future::{Resend, ResponseFuture};
 use crate::layer::RetryLayer;
 use crate::policy::RetryPolicy;
 use crate::request::{CloneRequest, RecordAttempts};
+use crate::stats::RetryStats;
 
 /// Retries connection failures of the inner service `S`, classified by `C`.
 ///
@@ -149,6 +150,13 @@ impl<S, C> Retry<S, C> {
     pub fn policy(&self) -> &RetryPolicy<C> {
         &self.policy
     }
+
+    /// What the requests of this service's policy went through so far
+    /// (every service and layer sharing the policy counts together): see
+    /// [`RetryPolicy::stats`].
+    pub fn stats(&self) -> RetryStats {
+        self.policy.stats()
+    }
 }
 
 impl<S: fmt::Debug, C: fmt::Debug> fmt::Debug for Retry<S, C> {
@@ -179,7 +187,10 @@ where
     fn call(&mut self, request: Req) -> Self::Future {
         let authority_down = match &self.policy.scopes {
             Some(scopes) => scopes.deposit(&request, &mut self.authority),
-            None => false,
+            None => {
+                self.policy.telemetry.counters.request();
+                false
+            }
         };
         let policy = &*self.policy;
         let copy = if policy.max_retries > 0

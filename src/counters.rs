@@ -1,0 +1,160 @@
+//! The lock-free counts behind [`RetryStats`](crate::RetryStats): one set
+//! per policy, and one per tracked authority under a per-authority budget.
+//!
+//! The happy path adds one to `requests` (a relaxed `fetch_add`, no clock,
+//! no allocation); everything else is counted only when a request fails.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::classify::ErrorClass;
+use crate::report::GiveUp;
+use crate::stats::{ByClass, GiveUps, RetryCounts};
+
+/// The classes a request can be retried (or give up) on.
+pub(crate) const CLASSES: [ErrorClass; 3] = [
+    ErrorClass::Connect,
+    ErrorClass::NotProcessed,
+    ErrorClass::ConnectionLost,
+];
+
+/// The index of a retryable `class` in [`CLASSES`] (a class that is not
+/// retryable counts as the first: it is never passed).
+pub(crate) fn class_index(class: ErrorClass) -> usize {
+    CLASSES.iter().position(|c| *c == class).unwrap_or(0)
+}
+
+/// The counts of a policy or an authority.
+#[derive(Default)]
+pub(crate) struct Counters {
+    requests: AtomicU64,
+    retries: [AtomicU64; CLASSES.len()],
+    retry_successes: AtomicU64,
+    give_ups: [AtomicU64; GiveUp::ALL.len()],
+}
+
+impl Counters {
+    /// One call through the layer.
+    #[inline]
+    pub(crate) fn request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One retry after a failure of `class`.
+    pub(crate) fn retry(&self, class: ErrorClass) {
+        self.retries[class_index(class)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One call answered after at least one retry.
+    pub(crate) fn retry_success(&self) {
+        self.retry_successes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One call that returned its connection failure, for `reason`.
+    pub(crate) fn give_up(&self, reason: GiveUp) {
+        self.give_ups[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts now (with no waiting and no balance: those are the
+    /// budget's and the gate's).
+    pub(crate) fn read(&self) -> RetryCounts {
+        let load = |count: &AtomicU64| count.load(Ordering::Relaxed);
+        let give_up = |reason: GiveUp| load(&self.give_ups[reason as usize]);
+        let mut counts = RetryCounts::default();
+        counts.requests = load(&self.requests);
+        counts.retries = ByClass {
+            connect: load(&self.retries[0]),
+            not_processed: load(&self.retries[1]),
+            connection_lost: load(&self.retries[2]),
+        };
+        counts.retry_successes = load(&self.retry_successes);
+        counts.give_ups = GiveUps {
+            retries_spent: give_up(GiveUp::RetriesSpent),
+            deadline: give_up(GiveUp::Deadline),
+            budget: give_up(GiveUp::Budget),
+            waited: give_up(GiveUp::Waited),
+            queue_full: give_up(GiveUp::QueueFull),
+            no_timer: give_up(GiveUp::NoTimer),
+            not_idempotent: give_up(GiveUp::NotIdempotent),
+            not_copyable: give_up(GiveUp::NotCopyable),
+        };
+        counts
+    }
+
+    /// Adds what `other` counted (an authority forgotten from the table:
+    /// its counts stay in the policy's total).
+    pub(crate) fn absorb(&self, other: &Counters) {
+        let pairs = std::iter::once((&self.requests, &other.requests))
+            .chain(self.retries.iter().zip(&other.retries))
+            .chain(std::iter::once((
+                &self.retry_successes,
+                &other.retry_successes,
+            )))
+            .chain(self.give_ups.iter().zip(&other.give_ups));
+        for (into, from) in pairs {
+            into.fetch_add(from.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+}
+
+impl std::fmt::Debug for Counters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Counters").field(&self.read()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_count_lands_in_its_own_field() {
+        let counters = Counters::default();
+        counters.request();
+        counters.request();
+        counters.retry(ErrorClass::Connect);
+        counters.retry(ErrorClass::NotProcessed);
+        counters.retry(ErrorClass::NotProcessed);
+        counters.retry(ErrorClass::ConnectionLost);
+        counters.retry_success();
+        for (n, reason) in GiveUp::ALL.into_iter().enumerate() {
+            for _ in 0..=n {
+                counters.give_up(reason);
+            }
+        }
+        let counts = counters.read();
+        assert_eq!(counts.requests, 2);
+        assert_eq!(
+            (
+                counts.retries.connect,
+                counts.retries.not_processed,
+                counts.retries.connection_lost
+            ),
+            (1, 2, 1)
+        );
+        assert_eq!(counts.retry_successes, 1);
+        let g = counts.give_ups;
+        assert_eq!(
+            [
+                g.retries_spent,
+                g.deadline,
+                g.budget,
+                g.no_timer,
+                g.waited,
+                g.queue_full,
+                g.not_idempotent,
+                g.not_copyable
+            ],
+            [1, 2, 3, 4, 5, 6, 7, 8],
+            "in the order of GiveUp::ALL"
+        );
+        assert_eq!(counts.attempts(), 6);
+        assert_eq!(counts.budget_refused(), 3 + 5 + 6);
+
+        let total = Counters::default();
+        total.request();
+        total.absorb(&counters);
+        let mut expected = counts;
+        expected.requests += 1;
+        assert_eq!(total.read(), expected);
+    }
+}

@@ -1,0 +1,106 @@
+//! A policy's telemetry: its name, its counts, and its summaries, shared
+//! by every clone of the policy.
+
+use std::fmt;
+use std::sync::{Arc, Weak};
+
+use crate::classify::ErrorClass;
+use crate::counters::{class_index, Counters};
+use crate::report::{GiveUp, GiveUpReport, Target, INTERVAL};
+use crate::timer::Timer;
+
+pub(crate) struct Telemetry {
+    name: Option<Arc<str>>,
+    /// The counts of requests with no authority state of their own (no
+    /// budget), and of the authorities forgotten from the table.
+    pub(crate) counters: Counters,
+    report: GiveUpReport,
+}
+
+impl Telemetry {
+    pub(crate) fn new(name: Option<Arc<str>>) -> Self {
+        Self {
+            name,
+            counters: Counters::default(),
+            report: GiveUpReport::new(),
+        }
+    }
+
+    /// The policy's name, if it has one.
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// A connection failure returned to the caller, for `reason`: counted
+    /// in `counters` (its authority's, or the policy's), logged at
+    /// `debug`, and reported in the next summary.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn give_up(
+        self: &Arc<Self>,
+        counters: &Counters,
+        timer: &Timer,
+        reason: GiveUp,
+        class: ErrorClass,
+        attempts: u32,
+        target: Target<'_>,
+        error: &dyn fmt::Debug,
+    ) {
+        tracing::debug!(
+            policy = self.name(),
+            attempts,
+            class = class.as_str(),
+            reason = reason.label(),
+            method = target.method(),
+            authority = target.authority(),
+            error = ?error,
+            "connection failure returned: {}",
+            reason.as_str()
+        );
+        counters.give_up(reason);
+        self.report.count(reason, class_index(class), target, error);
+        if self.report.arm() && !self.flush_later(timer) {
+            // No task can write the summary later: write it now if an
+            // interval has passed since the last one.
+            self.report.disarm();
+            if self.report.is_due() {
+                self.report.flush(self.name());
+            }
+        }
+    }
+
+    /// Writes the summary one interval from now, from a task on the
+    /// current tokio runtime that holds the policy only weakly (dropping
+    /// the policy writes what is left). False if there is no runtime or no
+    /// timer.
+    fn flush_later(self: &Arc<Self>, timer: &Timer) -> bool {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return false;
+        };
+        let Ok(pause) = timer.pause(INTERVAL) else {
+            return false;
+        };
+        let telemetry: Weak<Self> = Arc::downgrade(self);
+        drop(runtime.spawn(async move {
+            pause.await;
+            if let Some(telemetry) = telemetry.upgrade() {
+                telemetry.report.flush(telemetry.name());
+            }
+        }));
+        true
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        self.report.flush(self.name());
+    }
+}
+
+impl fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("name", &self.name)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
