@@ -155,7 +155,7 @@ impl Scopes {
             BudgetScope::PerAuthority => Scopes::PerAuthority(Authorities {
                 table: RwLock::new(HashMap::new()),
                 overflow: Arc::new(AuthorityState::new(&settings, "", "", "")),
-                retired: Counters::default(),
+                retired: Box::default(),
                 settings,
             }),
         }
@@ -253,10 +253,7 @@ impl fmt::Debug for Scopes {
 }
 
 fn authority_stats(authority: String, counts: RetryCounts) -> AuthorityStats {
-    let mut stats = AuthorityStats::default();
-    stats.authority = authority;
-    stats.counts = counts;
-    stats
+    AuthorityStats { authority, counts }
 }
 
 /// The scheme and authority a request goes to, as spelled; empty when it
@@ -277,7 +274,7 @@ pub(crate) struct Authorities {
     // Shared by the authorities that find the table full of busy ones.
     overflow: Arc<AuthorityState>,
     // The counts of the authorities forgotten to make room.
-    retired: Counters,
+    retired: Box<Counters>,
     settings: Settings,
 }
 

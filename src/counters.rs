@@ -59,25 +59,27 @@ impl Counters {
     pub(crate) fn read(&self) -> RetryCounts {
         let load = |count: &AtomicU64| count.load(Ordering::Relaxed);
         let give_up = |reason: GiveUp| load(&self.give_ups[reason as usize]);
-        let mut counts = RetryCounts::default();
-        counts.requests = load(&self.requests);
-        counts.retries = ByClass {
-            connect: load(&self.retries[0]),
-            not_processed: load(&self.retries[1]),
-            connection_lost: load(&self.retries[2]),
-        };
-        counts.retry_successes = load(&self.retry_successes);
-        counts.give_ups = GiveUps {
-            retries_spent: give_up(GiveUp::RetriesSpent),
-            deadline: give_up(GiveUp::Deadline),
-            budget: give_up(GiveUp::Budget),
-            waited: give_up(GiveUp::Waited),
-            queue_full: give_up(GiveUp::QueueFull),
-            no_timer: give_up(GiveUp::NoTimer),
-            not_idempotent: give_up(GiveUp::NotIdempotent),
-            not_copyable: give_up(GiveUp::NotCopyable),
-        };
-        counts
+        RetryCounts {
+            requests: load(&self.requests),
+            retries: ByClass {
+                connect: load(&self.retries[0]),
+                not_processed: load(&self.retries[1]),
+                connection_lost: load(&self.retries[2]),
+            },
+            retry_successes: load(&self.retry_successes),
+            give_ups: GiveUps {
+                retries_spent: give_up(GiveUp::RetriesSpent),
+                deadline: give_up(GiveUp::Deadline),
+                budget: give_up(GiveUp::Budget),
+                waited: give_up(GiveUp::Waited),
+                queue_full: give_up(GiveUp::QueueFull),
+                no_timer: give_up(GiveUp::NoTimer),
+                not_idempotent: give_up(GiveUp::NotIdempotent),
+                not_copyable: give_up(GiveUp::NotCopyable),
+            },
+            waiting: 0,
+            budget_balance: None,
+        }
     }
 
     /// Adds what `other` counted (an authority forgotten from the table:

@@ -146,9 +146,11 @@ impl<C> RetryPolicy<C> {
     /// # Ok::<(), tower_conn_retry::ConfigError>(())
     /// ```
     pub fn stats(&self) -> RetryStats {
-        let mut stats = RetryStats::default();
-        stats.name = self.name().map(str::to_owned);
-        stats.total = self.telemetry.counters.read();
+        let mut stats = RetryStats {
+            name: self.name().map(str::to_owned),
+            total: self.telemetry.counters.read(),
+            authorities: Vec::new(),
+        };
         if let Some(scopes) = &self.scopes {
             scopes.stats(&mut stats.total, &mut stats.authorities);
         }
