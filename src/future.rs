@@ -177,6 +177,7 @@ where
                         return Poll::Ready(Err(error));
                     }
                     let request = resend.kept.take_next();
+                    crate::attempt_count::record(&request, resend.kept.retries() + 1);
                     // OpenTelemetry's `http.request.resend_count`, on the
                     // caller's span if it declared the field (a no-op
                     // otherwise), as each resend goes.
