@@ -115,6 +115,7 @@ where
                             let retries = resend.kept.retries();
                             if retries > 0 {
                                 Req::record_attempts(response, retries + 1);
+                                record_resend_count(retries);
                             }
                             if resend.kept.tells_gate() {
                                 resend.answered();
@@ -138,7 +139,10 @@ where
                                 return Poll::Pending;
                             }
                         }
-                        Err(error) => return Poll::Ready(Err(error)),
+                        Err(error) => {
+                            record_resend_count(resend.kept.retries());
+                            return Poll::Ready(Err(error));
+                        }
                     }
                 }
                 StateProj::Pausing { admit, error } => {
@@ -161,6 +165,8 @@ where
                             let error =
                                 error.take().expect("the error is kept until the wait ends");
                             resend.give_up(reason, &error);
+                            // The retry given up was never sent.
+                            record_resend_count(resend.kept.retries().saturating_sub(1));
                             return Poll::Ready(Err(error));
                         }
                     }
@@ -174,15 +180,12 @@ where
                     // `poll_ready` said so; an error here is the service's
                     // own and is returned, not retried.
                     if let Err(error) = ready!(resend.service.poll_ready(cx)) {
+                        // The retry readied was never sent.
+                        record_resend_count(resend.kept.retries().saturating_sub(1));
                         return Poll::Ready(Err(error));
                     }
                     let request = resend.kept.take_next();
                     crate::attempt_count::record(&request, resend.kept.retries() + 1);
-                    // OpenTelemetry's `http.request.resend_count`, on the
-                    // caller's span if it declared the field (a no-op
-                    // otherwise), as each resend goes.
-                    tracing::Span::current()
-                        .record("http.request.resend_count", resend.kept.retries());
                     let future = resend.service.call(request);
                     this.state.set(State::Called { future });
                 }
@@ -539,6 +542,16 @@ enum Next<E> {
     /// The next attempt goes once the wait is over; if it ends refused,
     /// the kept error is returned.
     Later(Admit, E),
+}
+
+/// OpenTelemetry's `http.request.resend_count`, on the caller's span if it
+/// declared the field (a no-op otherwise): recorded once, as a call that
+/// was resent ends, with the number of resends; nothing for a call that
+/// was not.
+fn record_resend_count(resends: u32) {
+    if resends > 0 {
+        tracing::Span::current().record("http.request.resend_count", resends);
+    }
 }
 
 /// `at + duration`, or a time far enough ahead to mean "never" where that

@@ -135,33 +135,44 @@ async fn under_load_give_ups_make_one_warning_a_second() {
 }
 
 /// OpenTelemetry's `http.request.resend_count` is recorded on the caller's
-/// span when it declares the field.
+/// span when it declares the field: once, as the call ends, with the
+/// number of resends, whether the call was answered or failed; never for
+/// a call that was not resent.
 #[tokio::test(start_paused = true)]
-async fn the_resend_count_is_recorded_on_the_callers_span() {
+async fn the_resend_count_is_recorded_once_on_the_callers_span() {
     use tracing::Instrument;
 
-    let (events, _guard) = Events::capture();
-    let mock = Mock::new((0..2).map(|_| Outcome::Fail(ErrorKind::ConnectionRefused)));
-    let mut service = Retry::new(mock, exact_policy(3));
-    let span = tracing::info_span!(
-        "HTTP GET",
-        "http.request.resend_count" = tracing::field::Empty
-    );
+    async fn resend_counts(policy: RetryPolicy, failures: usize, answered: bool) -> Vec<String> {
+        let (events, _guard) = Events::capture();
+        let mock = Mock::new((0..failures).map(|_| Outcome::Fail(ErrorKind::ConnectionRefused)));
+        let mut service = Retry::new(mock, policy);
+        let span = tracing::info_span!(
+            "HTTP GET",
+            "http.request.resend_count" = tracing::field::Empty
+        );
+        let result = send(&mut service, request(Method::GET))
+            .instrument(span)
+            .await;
+        assert_eq!(result.is_ok(), answered, "{result:?}");
+        events.records()
+    }
 
-    send(&mut service, request(Method::GET))
-        .instrument(span)
-        .await
+    // Answered after two resends.
+    let records = resend_counts(exact_policy(3), 2, true).await;
+    assert_eq!(records, ["http.request.resend_count=2 "], "{records:?}");
+    // Failed after its three resends.
+    let records = resend_counts(exact_policy(3), 10, false).await;
+    assert_eq!(records, ["http.request.resend_count=3 "], "{records:?}");
+    // Not resent: answered at once, or its one retry refused by the budget.
+    let records = resend_counts(exact_policy(3), 0, true).await;
+    assert!(records.is_empty(), "{records:?}");
+    let refusing = RetryPolicy::builder()
+        .backoff(Backoff::none())
+        .budget(RetryBudget::default().ratio(0.0).min_per_second(0))
+        .build()
         .unwrap();
-
-    let records = events.records();
-    assert_eq!(
-        records,
-        [
-            "http.request.resend_count=1 ",
-            "http.request.resend_count=2 "
-        ],
-        "{records:?}"
-    );
+    let records = resend_counts(refusing, 1, false).await;
+    assert!(records.is_empty(), "{records:?}");
 }
 
 #[tokio::test(start_paused = true)]
