@@ -373,11 +373,18 @@ impl<S, Req, C> Resend<S, Req, C> {
         let idempotent = class == ErrorClass::ConnectionLost && policy.is_idempotent(copy);
         if !class.is_retryable(idempotent) {
             if class == ErrorClass::ConnectionLost {
+                // A timeout is named one (the message is formatted only
+                // when the event is enabled).
                 tracing::debug!(
                     method = target.method,
                     authority = target.authority,
                     error = ?error,
-                    "connection lost after the request may have been sent; not retried, as the request is not idempotent"
+                    "{} after the request may have been sent; not retried, as the request is not idempotent",
+                    if <C as Classify<E, Req>>::is_timeout(&policy.classifier, &error) {
+                        "timed out"
+                    } else {
+                        "connection lost"
+                    }
                 );
             }
             return Err(error);
@@ -460,6 +467,7 @@ impl<S, Req, C> Resend<S, Req, C> {
             authority = target.authority,
             error = ?error,
             pause_ms = pause.as_millis() as u64,
+            timeout = <C as Classify<E, Req>>::is_timeout(&policy.classifier, &error).then_some(true),
             "connection failure; retrying"
         );
         let progress = self.kept.send_next(request);

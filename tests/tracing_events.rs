@@ -222,3 +222,55 @@ async fn a_retry_refused_by_the_budget_logs_a_warning() {
     assert!(debug[0].has("retrying"), "{:?}", debug[0]);
     assert!(debug[1].has("retry budget is spent"), "{:?}", debug[1]);
 }
+
+/// A per-attempt timeout is named one: a POST that timed out is "timed
+/// out after the request may have been sent", not "connection lost"; a
+/// GET's retry event says `timeout=true`, which a refused connect's lacks.
+#[tokio::test(start_paused = true)]
+async fn a_timeout_is_named_a_timeout() {
+    let (events, _guard) = Events::capture();
+    // A service that answers after an hour, under tower's timeout of one
+    // second per attempt: every attempt times out.
+    let slow = tower::service_fn(|_: Request<String>| async {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok::<_, tower::BoxError>(http::Response::new(String::new()))
+    });
+    let timing_out = tower::timeout::Timeout::new(slow, Duration::from_secs(1));
+    let mut service = Retry::new(timing_out, exact_policy(1));
+
+    service
+        .ready()
+        .await
+        .unwrap()
+        .call(request(Method::POST))
+        .await
+        .unwrap_err();
+
+    let debug = events.at(tracing::Level::DEBUG);
+    assert_eq!(debug.len(), 1, "{debug:?}");
+    assert!(
+        debug[0].has("timed out after the request may have been sent; not retried, as the request is not idempotent"),
+        "{:?}",
+        debug[0]
+    );
+    assert!(!debug[0].has("connection lost"), "{:?}", debug[0]);
+
+    service
+        .ready()
+        .await
+        .unwrap()
+        .call(request(Method::GET))
+        .await
+        .unwrap_err();
+    let debug = events.at(tracing::Level::DEBUG);
+    assert!(debug[1].has("retrying"), "{:?}", debug[1]);
+    assert!(debug[1].has("timeout=true "), "{:?}", debug[1]);
+
+    let mock = Mock::new([Outcome::Fail(ErrorKind::ConnectionRefused)]);
+    let mut service = Retry::new(mock, exact_policy(1));
+    send(&mut service, request(Method::GET)).await.unwrap();
+    let debug = events.at(tracing::Level::DEBUG);
+    let last = debug.last().unwrap();
+    assert!(last.has("retrying"), "{last:?}");
+    assert!(!last.has("timeout"), "{last:?}");
+}
