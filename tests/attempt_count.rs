@@ -4,15 +4,10 @@
 mod support;
 
 use std::io::ErrorKind;
-use std::sync::atomic::Ordering;
 
-use bytes::Bytes;
 use http::{Method, Request};
-use http_body_util::Full;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use tower::{Service, ServiceExt};
-use tower_conn_retry::{AttemptCount, Backoff, ReplayBody, Retry, RetryBudget, RetryPolicy};
+use tower_conn_retry::{AttemptCount, Backoff, Retry, RetryBudget, RetryPolicy};
 
 use support::mock::{Mock, Outcome};
 
@@ -141,37 +136,53 @@ async fn a_retry_the_budget_refuses_is_not_counted() {
     assert_eq!(attempts.get(), 1);
 }
 
-/// Through a real hyper client, against a loopback port nothing listens
-/// on: every attempt is a refused connect, and the count matches the
-/// attempts that reached the client.
-#[tokio::test]
-async fn a_hyper_client_against_a_dead_port_counts_every_attempt() {
-    let addr = support::server::unused_addr();
-    let (mut client, reached) =
-        support::client::layered(support::client::http_client(), exact_policy(3));
-    let (request, attempts) = counted(Method::POST, &format!("http://{addr}/"), Full::default());
+/// Through a real hyper client, against a loopback port nothing listens on.
+#[cfg(feature = "hyper")]
+mod hyper_client {
+    use std::sync::atomic::Ordering;
 
-    let error = send(&mut client, request).await.unwrap_err();
+    use bytes::Bytes;
+    use http::Method;
+    use http_body_util::Full;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    use tower_conn_retry::{ReplayBody, Retry};
 
-    assert!(error.is_connect(), "{error:?}");
-    assert_eq!(reached.load(Ordering::SeqCst), 4);
-    assert_eq!(attempts.get(), 4);
-}
+    use super::{counted, exact_policy, send, support};
 
-/// A streaming body in a `ReplayBody` keeps its extensions on every copy,
-/// so its count is kept too.
-#[tokio::test]
-async fn a_replay_body_request_counts_every_attempt() {
-    let addr = support::server::unused_addr();
-    let client = Client::builder(TokioExecutor::new()).build_http::<ReplayBody<Full<Bytes>>>();
-    let mut client = Retry::new(client, exact_policy(2));
-    let body = ReplayBody::new(Full::new(Bytes::from_static(b"payload")), 1024);
-    let (request, attempts) = counted(Method::PUT, &format!("http://{addr}/"), body);
+    /// Through a real hyper client, against a loopback port nothing listens
+    /// on: every attempt is a refused connect, and the count matches the
+    /// attempts that reached the client.
+    #[tokio::test]
+    async fn a_hyper_client_against_a_dead_port_counts_every_attempt() {
+        let addr = support::server::unused_addr();
+        let (mut client, reached) =
+            support::client::layered(support::client::http_client(), exact_policy(3));
+        let (request, attempts) =
+            counted(Method::POST, &format!("http://{addr}/"), Full::default());
 
-    let error = send(&mut client, request).await.unwrap_err();
+        let error = send(&mut client, request).await.unwrap_err();
 
-    assert!(error.is_connect(), "{error:?}");
-    assert_eq!(attempts.get(), 3);
+        assert!(error.is_connect(), "{error:?}");
+        assert_eq!(reached.load(Ordering::SeqCst), 4);
+        assert_eq!(attempts.get(), 4);
+    }
+
+    /// A streaming body in a `ReplayBody` keeps its extensions on every copy,
+    /// so its count is kept too.
+    #[tokio::test]
+    async fn a_replay_body_request_counts_every_attempt() {
+        let addr = support::server::unused_addr();
+        let client = Client::builder(TokioExecutor::new()).build_http::<ReplayBody<Full<Bytes>>>();
+        let mut client = Retry::new(client, exact_policy(2));
+        let body = ReplayBody::new(Full::new(Bytes::from_static(b"payload")), 1024);
+        let (request, attempts) = counted(Method::PUT, &format!("http://{addr}/"), body);
+
+        let error = send(&mut client, request).await.unwrap_err();
+
+        assert!(error.is_connect(), "{error:?}");
+        assert_eq!(attempts.get(), 3);
+    }
 }
 
 #[test]
