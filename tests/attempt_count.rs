@@ -136,6 +136,22 @@ async fn a_retry_the_budget_refuses_is_not_counted() {
     assert_eq!(attempts.get(), 1);
 }
 
+/// A retry whose `poll_ready` failed is never sent, so it is not counted.
+#[tokio::test(start_paused = true)]
+async fn a_retry_whose_poll_ready_failed_is_not_counted() {
+    let mock = Mock::new([Outcome::Fail(ErrorKind::ConnectionRefused)])
+        .ready_error_after_first_call(ErrorKind::Other);
+    let seen = mock.seen();
+    let mut service = Retry::new(mock, exact_policy(3));
+    let (request, attempts) = mock_request(Method::GET);
+
+    let error = send(&mut service, request).await.unwrap_err();
+
+    assert_eq!(error.to_string(), "poll_ready failed");
+    assert_eq!(seen.lock().unwrap().calls.len(), 1);
+    assert_eq!(attempts.get(), 1);
+}
+
 /// Through a real hyper client, against a loopback port nothing listens on.
 #[cfg(feature = "hyper")]
 mod hyper_client {

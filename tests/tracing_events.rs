@@ -142,9 +142,12 @@ async fn under_load_give_ups_make_one_warning_a_second() {
 async fn the_resend_count_is_recorded_once_on_the_callers_span() {
     use tracing::Instrument;
 
-    async fn resend_counts(policy: RetryPolicy, failures: usize, answered: bool) -> Vec<String> {
+    fn refused(times: usize) -> Mock {
+        Mock::new((0..times).map(|_| Outcome::Fail(ErrorKind::ConnectionRefused)))
+    }
+
+    async fn resend_counts(policy: RetryPolicy, mock: Mock, answered: bool) -> Vec<String> {
         let (events, _guard) = Events::capture();
-        let mock = Mock::new((0..failures).map(|_| Outcome::Fail(ErrorKind::ConnectionRefused)));
         let mut service = Retry::new(mock, policy);
         let span = tracing::info_span!(
             "HTTP GET",
@@ -158,20 +161,24 @@ async fn the_resend_count_is_recorded_once_on_the_callers_span() {
     }
 
     // Answered after two resends.
-    let records = resend_counts(exact_policy(3), 2, true).await;
+    let records = resend_counts(exact_policy(3), refused(2), true).await;
     assert_eq!(records, ["http.request.resend_count=2 "], "{records:?}");
     // Failed after its three resends.
-    let records = resend_counts(exact_policy(3), 10, false).await;
+    let records = resend_counts(exact_policy(3), refused(10), false).await;
     assert_eq!(records, ["http.request.resend_count=3 "], "{records:?}");
-    // Not resent: answered at once, or its one retry refused by the budget.
-    let records = resend_counts(exact_policy(3), 0, true).await;
+    // Not resent: answered at once, its one retry refused by the budget...
+    let records = resend_counts(exact_policy(3), refused(0), true).await;
     assert!(records.is_empty(), "{records:?}");
     let refusing = RetryPolicy::builder()
         .backoff(Backoff::none())
         .budget(RetryBudget::default().ratio(0.0).min_per_second(0))
         .build()
         .unwrap();
-    let records = resend_counts(refusing, 1, false).await;
+    let records = resend_counts(refusing, refused(1), false).await;
+    assert!(records.is_empty(), "{records:?}");
+    // ...or its one retry's `poll_ready` failed.
+    let unready = refused(1).ready_error_after_first_call(ErrorKind::Other);
+    let records = resend_counts(exact_policy(3), unready, false).await;
     assert!(records.is_empty(), "{records:?}");
 }
 
