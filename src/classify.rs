@@ -281,6 +281,35 @@ impl ErrorClass {
 pub trait Classify<E: ?Sized, Req> {
     /// The class of `error`.
     fn classify(&self, error: &E) -> ErrorClass;
+
+    /// Whether `error` is a timeout (a per-attempt timeout around the inner
+    /// service fired, or a connect or read timed out), so that the layer's
+    /// events can name it one: a timed-out POST is "timed out after the
+    /// request may have been sent", not "connection lost". It never
+    /// changes what is retried, which [`classify`](Self::classify) alone
+    /// decides, and it is asked only when an event is logged.
+    ///
+    /// `false` by default (closures too). [`DefaultClassifier`],
+    /// [`ConnectorClassifier`] and [`BoxedConnectorClassifier`] find
+    /// tower's and tokio's `Elapsed`, an io `TimedOut`, and hyper's
+    /// `is_timeout()` anywhere in the error's chain.
+    ///
+    /// ```
+    /// use tower_conn_retry::{Classify, DefaultClassifier, ErrorClass};
+    ///
+    /// type BoxError = Box<dyn std::error::Error + Send + Sync>;
+    /// let elapsed: BoxError = Box::new(tower::timeout::error::Elapsed::new());
+    /// let classifier = DefaultClassifier;
+    /// assert_eq!(Classify::<BoxError, ()>::classify(&classifier, &elapsed), ErrorClass::ConnectionLost);
+    /// assert!(Classify::<BoxError, ()>::is_timeout(&classifier, &elapsed));
+    ///
+    /// let reset: BoxError = Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+    /// assert!(!Classify::<BoxError, ()>::is_timeout(&classifier, &reset));
+    /// ```
+    fn is_timeout(&self, error: &E) -> bool {
+        let _ = error;
+        false
+    }
 }
 
 impl<E: ?Sized, Req, F> Classify<E, Req> for F
@@ -309,6 +338,10 @@ where
 {
     fn classify(&self, error: &E) -> ErrorClass {
         ErrorClass::of(error.chain())
+    }
+
+    fn is_timeout(&self, error: &E) -> bool {
+        evidence::is_timeout(error.chain())
     }
 }
 
@@ -434,6 +467,10 @@ where
     fn classify(&self, error: &E) -> ErrorClass {
         ErrorClass::of_connector_error(error)
     }
+
+    fn is_timeout(&self, error: &E) -> bool {
+        evidence::is_timeout(error)
+    }
 }
 
 /// [`ConnectorClassifier`] for a connector whose error is tower's boxed
@@ -498,6 +535,10 @@ pub struct BoxedConnectorClassifier;
 impl Classify<Box<dyn StdError + Send + Sync>, Uri> for BoxedConnectorClassifier {
     fn classify(&self, error: &Box<dyn StdError + Send + Sync>) -> ErrorClass {
         ErrorClass::of_connector_error(&**error)
+    }
+
+    fn is_timeout(&self, error: &Box<dyn StdError + Send + Sync>) -> bool {
+        evidence::is_timeout(&**error)
     }
 }
 

@@ -324,6 +324,35 @@ fn source<'a>(link: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError + 
     link.source()
 }
 
+/// Whether `error` says a timer fired: a link of its chain is tower's or
+/// tokio's `Elapsed`, an io `TimedOut`, or a hyper error whose
+/// `is_timeout()` is true (hyper 1.12 `error.rs`, `Error::is_timeout`: its
+/// private `TimedOut` in the source chain, which a timer given to hyper
+/// raises, or a server's header read timeout). It names the failure in the
+/// events; it never changes the class.
+pub(crate) fn is_timeout(error: &(dyn StdError + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(link) = next {
+        if is_timeout_elapsed(link) {
+            return true;
+        }
+        if let Some(io) = link.downcast_ref::<io::Error>() {
+            if io.kind() == io::ErrorKind::TimedOut {
+                return true;
+            }
+        }
+        #[cfg(feature = "hyper")]
+        if link
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_timeout)
+        {
+            return true;
+        }
+        next = source(link);
+    }
+    false
+}
+
 /// tower's `timeout::error::Elapsed` or tokio's `time::error::Elapsed`.
 fn is_timeout_elapsed(link: &(dyn StdError + 'static)) -> bool {
     link.is::<tower_timeout::Elapsed>() || link.is::<tokio::time::error::Elapsed>()
@@ -480,6 +509,27 @@ mod tests {
         // An "invalid URL" message counts only under the connector.
         let bare = Message("invalid URL, scheme is not http", None);
         assert_eq!(classify(&bare), ErrorClass::Other);
+    }
+
+    #[test]
+    fn a_timer_that_fired_anywhere_in_the_chain_is_a_timeout() {
+        let tower = tower::timeout::error::Elapsed::new();
+        assert!(is_timeout(&tower));
+        let wrapped = io::Error::other(tower::timeout::error::Elapsed::new());
+        assert!(is_timeout(&wrapped));
+        let timed_out = Message("tcp connect error", Some(io(io::ErrorKind::TimedOut)));
+        assert!(is_timeout(&timed_out));
+        let reset = Message("connection error", Some(io(io::ErrorKind::ConnectionReset)));
+        assert!(!is_timeout(&reset));
+        assert!(!is_timeout(&Message("no cause", None)));
+    }
+
+    #[tokio::test]
+    async fn tokios_elapsed_is_a_timeout() {
+        let elapsed = tokio::time::timeout(std::time::Duration::ZERO, std::future::pending::<()>())
+            .await
+            .unwrap_err();
+        assert!(is_timeout(&elapsed));
     }
 
     #[test]

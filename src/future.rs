@@ -20,7 +20,7 @@ use crate::classify::{Classify, ErrorClass};
 use crate::counters::Counters;
 use crate::gate;
 use crate::policy::RetryPolicy;
-use crate::report::{GiveUp, Target};
+use crate::report::{Failure, GiveUp, Target};
 use crate::request::{CloneRequest, RecordAttempts};
 use crate::timer::NoTimer;
 
@@ -117,6 +117,7 @@ where
                             if retries > 0 {
                                 Req::record_attempts(response, retries + 1);
                                 resend.counters().retry_success();
+                                record_resend_count(retries);
                             }
                             if resend.kept.tells_gate() {
                                 resend.answered();
@@ -140,7 +141,10 @@ where
                                 return Poll::Pending;
                             }
                         }
-                        Err(error) => return Poll::Ready(Err(error)),
+                        Err(error) => {
+                            record_resend_count(resend.kept.retries());
+                            return Poll::Ready(Err(error));
+                        }
                     }
                 }
                 StateProj::Pausing { admit, error } => {
@@ -163,6 +167,8 @@ where
                             let error =
                                 error.take().expect("the error is kept until the wait ends");
                             resend.give_up(reason, &error);
+                            // The retry given up was never sent.
+                            record_resend_count(resend.kept.retries().saturating_sub(1));
                             return Poll::Ready(Err(error));
                         }
                     }
@@ -176,14 +182,12 @@ where
                     // `poll_ready` said so; an error here is the service's
                     // own and is returned, not retried.
                     if let Err(error) = ready!(resend.service.poll_ready(cx)) {
+                        // The retry readied was never sent.
+                        record_resend_count(resend.kept.retries().saturating_sub(1));
                         return Poll::Ready(Err(error));
                     }
                     let request = resend.kept.take_next();
-                    // OpenTelemetry's `http.request.resend_count`, on the
-                    // caller's span if it declared the field (a no-op
-                    // otherwise), as each resend goes.
-                    tracing::Span::current()
-                        .record("http.request.resend_count", resend.kept.retries());
+                    crate::attempt_count::record(&request, resend.kept.retries() + 1);
                     let future = resend.service.call(request);
                     this.state.set(State::Called { future });
                 }
@@ -416,15 +420,15 @@ impl<S, Req, C> Resend<S, Req, C> {
             let counters = authority
                 .as_deref()
                 .map_or(&policy.telemetry.counters, |state| &state.counters);
-            policy.telemetry.give_up(
-                counters,
-                &policy.timer,
-                reason,
+            let failure = Failure {
                 class,
                 attempts,
                 target,
-                error,
-            );
+                timed_out: timed_out(policy, error),
+            };
+            policy
+                .telemetry
+                .give_up(counters, &policy.timer, reason, failure, error);
         };
         if done >= policy.max_retries {
             give_up(GiveUp::RetriesSpent, &error);
@@ -464,6 +468,7 @@ impl<S, Req, C> Resend<S, Req, C> {
             authority = target.authority(),
             error = ?error,
             pause_ms = pause.as_millis() as u64,
+            timeout = <C as Classify<E, Req>>::is_timeout(&policy.classifier, &error).then_some(true),
             "connection failure; retrying"
         );
         authority
@@ -517,6 +522,7 @@ impl<S, Req, C> Resend<S, Req, C> {
     fn give_up<E: fmt::Debug>(&self, reason: GiveUp, error: &E)
     where
         Req: CloneRequest,
+        C: Classify<E, Req>,
     {
         if let Kept::Retrying(progress) = &self.kept {
             self.give_up_with(
@@ -541,18 +547,19 @@ impl<S, Req, C> Resend<S, Req, C> {
         error: &E,
     ) where
         Req: CloneRequest,
+        C: Classify<E, Req>,
     {
         let policy = &*self.policy;
         let counters = authority.map_or(&policy.telemetry.counters, |state| &state.counters);
-        policy.telemetry.give_up(
-            counters,
-            &policy.timer,
-            reason,
+        let failure = Failure {
             class,
             attempts,
-            target(self.kept.copy()),
-            error,
-        );
+            target: target(self.kept.copy()),
+            timed_out: timed_out(policy, error),
+        };
+        policy
+            .telemetry
+            .give_up(counters, &policy.timer, reason, failure, error);
     }
 
     /// The authority state of the request: the one its retries went
@@ -625,12 +632,32 @@ enum Next<E> {
     Later(Admit, E),
 }
 
+/// OpenTelemetry's `http.request.resend_count`, on the caller's span if it
+/// declared the field (a no-op otherwise): recorded once, as a call that
+/// was resent ends, with the number of resends; nothing for a call that
+/// was not.
+fn record_resend_count(resends: u32) {
+    if resends > 0 {
+        tracing::Span::current().record("http.request.resend_count", resends);
+    }
+}
+
 /// `at + duration`, or a time far enough ahead to mean "never" where that
 /// overflows.
 fn later(at: Instant, duration: Duration) -> Instant {
     at.checked_add(duration)
         .or_else(|| at.checked_add(Duration::from_secs(100 * 365 * 86_400)))
         .unwrap_or(at)
+}
+
+/// Whether `error` is a timeout, asked of the classifier only when the
+/// `debug` events that say so are enabled.
+fn timed_out<C, E, Req>(policy: &RetryPolicy<C>, error: &E) -> bool
+where
+    C: Classify<E, Req>,
+{
+    tracing::enabled!(tracing::Level::DEBUG)
+        && <C as Classify<E, Req>>::is_timeout(&policy.classifier, error)
 }
 
 /// The method and authority of a request, for the events.

@@ -132,6 +132,7 @@
     rustdoc::broken_intra_doc_links
 )]
 
+mod attempt_count;
 mod authority;
 mod backoff;
 mod budget;
@@ -151,6 +152,7 @@ mod stats;
 mod telemetry;
 mod timer;
 
+pub use attempt_count::AttemptCount;
 pub use backoff::{Backoff, Delays, Jitter};
 pub use budget::{BudgetScope, RetryBudget};
 pub use classify::{

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::classify::ErrorClass;
 use crate::counters::CLASSES;
 
 /// The time from the first give-up of an interval to its summary, and so
@@ -75,16 +76,18 @@ impl GiveUp {
         }
     }
 
-    /// The reason as the `debug` event says it.
-    pub(crate) const fn as_str(self) -> &'static str {
+    /// The reason as the `debug` event says it, for a failure that
+    /// `timed_out` or not.
+    pub(crate) const fn says(self, timed_out: bool) -> &'static str {
         match self {
+            GiveUp::NotIdempotent if timed_out => "timed out after the request may have been sent; not retried, as the request is not idempotent",
             GiveUp::RetriesSpent => "retries spent",
             GiveUp::Deadline => "the next pause would end past max_elapsed",
             GiveUp::Budget => "the retry budget is spent",
             GiveUp::NoTimer => "no timer for the pause: not on a tokio runtime with its time driver enabled (Builder::enable_time), or a panic = \"abort\" build, where that cannot be checked; set RetryPolicyBuilder::tokio_timer or ::timer",
             GiveUp::Waited => "waited for room in the retry budget, or for the authority to answer, until max_wait or the deadline",
             GiveUp::QueueFull => "too many requests already wait for room at this authority (RetryBudget::max_waiting)",
-            GiveUp::NotIdempotent => "the connection was lost after the request may have been sent, and the request is not idempotent",
+            GiveUp::NotIdempotent => "connection lost after the request may have been sent; not retried, as the request is not idempotent",
             GiveUp::NotCopyable => "the request could not be copied again (a ReplayBody past its limit)",
         }
     }
@@ -110,6 +113,16 @@ impl<'a> Target<'a> {
     pub(crate) fn authority(&self) -> Option<&'a str> {
         Some(self.authority).filter(|authority| !authority.is_empty())
     }
+}
+
+/// A connection failure returned to the caller: what the events say of it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Failure<'a> {
+    pub(crate) class: ErrorClass,
+    pub(crate) attempts: u32,
+    pub(crate) target: Target<'a>,
+    /// The failure was a timeout (only known when `debug` is enabled).
+    pub(crate) timed_out: bool,
 }
 
 /// One give-up of the interval, shown in its summary.

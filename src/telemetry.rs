@@ -4,9 +4,8 @@
 use std::fmt;
 use std::sync::{Arc, Weak};
 
-use crate::classify::ErrorClass;
 use crate::counters::{class_index, Counters};
-use crate::report::{GiveUp, GiveUpReport, Target, INTERVAL};
+use crate::report::{Failure, GiveUp, GiveUpReport, INTERVAL};
 use crate::timer::Timer;
 
 pub(crate) struct Telemetry {
@@ -34,27 +33,31 @@ impl Telemetry {
     /// A connection failure returned to the caller, for `reason`: counted
     /// in `counters` (its authority's, or the policy's), logged at
     /// `debug`, and reported in the next summary.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn give_up(
         self: &Arc<Self>,
         counters: &Counters,
         timer: &Timer,
         reason: GiveUp,
-        class: ErrorClass,
-        attempts: u32,
-        target: Target<'_>,
+        failure: Failure<'_>,
         error: &dyn fmt::Debug,
     ) {
+        let Failure {
+            class,
+            attempts,
+            target,
+            timed_out,
+        } = failure;
         tracing::debug!(
             policy = self.name(),
             attempts,
             class = class.as_str(),
             reason = reason.label(),
+            timeout = timed_out.then_some(true),
             method = target.method(),
             authority = target.authority(),
             error = ?error,
             "connection failure returned: {}",
-            reason.as_str()
+            reason.says(timed_out)
         );
         counters.give_up(reason);
         self.report.count(reason, class_index(class), target, error);

@@ -148,33 +148,51 @@ async fn under_load_give_ups_make_one_warning_a_second() {
 }
 
 /// OpenTelemetry's `http.request.resend_count` is recorded on the caller's
-/// span when it declares the field.
+/// span when it declares the field: once, as the call ends, with the
+/// number of resends, whether the call was answered or failed; never for
+/// a call that was not resent.
 #[tokio::test(start_paused = true)]
-async fn the_resend_count_is_recorded_on_the_callers_span() {
+async fn the_resend_count_is_recorded_once_on_the_callers_span() {
     use tracing::Instrument;
 
-    let (events, _guard) = Events::capture();
-    let mock = Mock::new((0..2).map(|_| Outcome::Fail(ErrorKind::ConnectionRefused)));
-    let mut service = Retry::new(mock, exact_policy(3));
-    let span = tracing::info_span!(
-        "HTTP GET",
-        "http.request.resend_count" = tracing::field::Empty
-    );
+    fn refused(times: usize) -> Mock {
+        Mock::new((0..times).map(|_| Outcome::Fail(ErrorKind::ConnectionRefused)))
+    }
 
-    send(&mut service, request(Method::GET))
-        .instrument(span)
-        .await
+    async fn resend_counts(policy: RetryPolicy, mock: Mock, answered: bool) -> Vec<String> {
+        let (events, _guard) = Events::capture();
+        let mut service = Retry::new(mock, policy);
+        let span = tracing::info_span!(
+            "HTTP GET",
+            "http.request.resend_count" = tracing::field::Empty
+        );
+        let result = send(&mut service, request(Method::GET))
+            .instrument(span)
+            .await;
+        assert_eq!(result.is_ok(), answered, "{result:?}");
+        events.records()
+    }
+
+    // Answered after two resends.
+    let records = resend_counts(exact_policy(3), refused(2), true).await;
+    assert_eq!(records, ["http.request.resend_count=2 "], "{records:?}");
+    // Failed after its three resends.
+    let records = resend_counts(exact_policy(3), refused(10), false).await;
+    assert_eq!(records, ["http.request.resend_count=3 "], "{records:?}");
+    // Not resent: answered at once, its one retry refused by the budget...
+    let records = resend_counts(exact_policy(3), refused(0), true).await;
+    assert!(records.is_empty(), "{records:?}");
+    let refusing = RetryPolicy::builder()
+        .backoff(Backoff::none())
+        .budget(RetryBudget::default().ratio(0.0).min_per_second(0))
+        .build()
         .unwrap();
-
-    let records = events.records();
-    assert_eq!(
-        records,
-        [
-            "http.request.resend_count=1 ",
-            "http.request.resend_count=2 "
-        ],
-        "{records:?}"
-    );
+    let records = resend_counts(refusing, refused(1), false).await;
+    assert!(records.is_empty(), "{records:?}");
+    // ...or its one retry's `poll_ready` failed.
+    let unready = refused(1).ready_error_after_first_call(ErrorKind::Other);
+    let records = resend_counts(exact_policy(3), unready, false).await;
+    assert!(records.is_empty(), "{records:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -232,4 +250,56 @@ async fn a_retry_refused_by_the_budget_logs_a_warning() {
     assert_eq!(debug.len(), 2, "{debug:?}");
     assert!(debug[0].has("retrying"), "{:?}", debug[0]);
     assert!(debug[1].has("retry budget is spent"), "{:?}", debug[1]);
+}
+
+/// A per-attempt timeout is named one: a POST that timed out is "timed
+/// out after the request may have been sent", not "connection lost"; a
+/// GET's retry event says `timeout=true`, which a refused connect's lacks.
+#[tokio::test(start_paused = true)]
+async fn a_timeout_is_named_a_timeout() {
+    let (events, _guard) = Events::capture();
+    // A service that answers after an hour, under tower's timeout of one
+    // second per attempt: every attempt times out.
+    let slow = tower::service_fn(|_: Request<String>| async {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok::<_, tower::BoxError>(http::Response::new(String::new()))
+    });
+    let timing_out = tower::timeout::Timeout::new(slow, Duration::from_secs(1));
+    let mut service = Retry::new(timing_out, exact_policy(1));
+
+    service
+        .ready()
+        .await
+        .unwrap()
+        .call(request(Method::POST))
+        .await
+        .unwrap_err();
+
+    let debug = events.at(tracing::Level::DEBUG);
+    assert_eq!(debug.len(), 1, "{debug:?}");
+    assert!(
+        debug[0].has("timed out after the request may have been sent; not retried, as the request is not idempotent"),
+        "{:?}",
+        debug[0]
+    );
+    assert!(!debug[0].has("connection lost"), "{:?}", debug[0]);
+
+    service
+        .ready()
+        .await
+        .unwrap()
+        .call(request(Method::GET))
+        .await
+        .unwrap_err();
+    let debug = events.at(tracing::Level::DEBUG);
+    assert!(debug[1].has("retrying"), "{:?}", debug[1]);
+    assert!(debug[1].has("timeout=true "), "{:?}", debug[1]);
+
+    let mock = Mock::new([Outcome::Fail(ErrorKind::ConnectionRefused)]);
+    let mut service = Retry::new(mock, exact_policy(1));
+    send(&mut service, request(Method::GET)).await.unwrap();
+    let debug = events.at(tracing::Level::DEBUG);
+    let last = debug.last().unwrap();
+    assert!(last.has("retrying"), "{last:?}");
+    assert!(!last.has("timeout"), "{last:?}");
 }
