@@ -16,7 +16,7 @@
 use std::error::Error as StdError;
 use std::io;
 
-use crate::classify::ErrorClass;
+use crate::error_class::ErrorClass;
 use crate::shapes;
 
 /// Where the walk down an error chain stands.

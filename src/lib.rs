@@ -138,6 +138,7 @@ mod backoff;
 mod budget;
 mod classify;
 mod counters;
+mod error_class;
 mod evidence;
 pub mod future;
 mod gate;
@@ -157,8 +158,9 @@ pub use backoff::{Backoff, Delays, Jitter};
 pub use budget::{BudgetScope, RetryBudget};
 pub use classify::{
     is_idempotent, BoxedConnectorClassifier, Classify, ConnectorClassifier, DefaultClassified,
-    DefaultClassifier, ErrorClass,
+    DefaultClassifier,
 };
+pub use error_class::ErrorClass;
 pub use layer::RetryLayer;
 pub use policy::{ConfigError, RetryPolicy, RetryPolicyBuilder};
 pub use replay::{ReplayBody, ReplayError};
