@@ -188,8 +188,8 @@ impl ErrorClass {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot classify errors of type `{E}` for requests of type `{Req}`",
     label = "no classifier for `{E}` here",
-    note = "for an error type of your own, read its source chain: `.classifier(|e: &{E}| ErrorClass::of(e))` around a client, `ErrorClass::of_connector_error(e)` at a connector",
-    note = "at a connector (`Service<Uri>`): `ConnectorClassifier` for an error that implements `std::error::Error`, `BoxedConnectorClassifier` for `Box<dyn Error + Send + Sync>` (hyper-rustls' `HttpsConnector`, a connector under tower layers); around a client, the default classifier"
+    note = "for an error type of your own, pass a closure that reads its source chain: `.classifier(|e: &{E}| ErrorClass::of(e))` around a client, `.classifier(|e: &{E}| ErrorClass::of_connector_error(e))` at a connector",
+    note = "`ConnectorClassifier` (an error that implements `std::error::Error`) and `BoxedConnectorClassifier` (`Box<dyn Error + Send + Sync>`: hyper-rustls' `HttpsConnector`, a connector under tower layers) serve only a connector, whose request is a `Uri`: around a client, leave `.classifier(..)` out or pass a closure"
 )]
 pub trait Classify<E: ?Sized, Req> {
     /// The class of `error`.
@@ -264,9 +264,11 @@ where
 /// [`classifier`](crate::RetryPolicyBuilder::classifier).
 ///
 /// A service failing with another error type does not compile with the
-/// default classifier, and the error says what to do ("the default
-/// classifier cannot read errors of type `MyError`" ... "classify your
-/// error type with a closure"):
+/// default classifier, and the error says what to do (rustc 1.95 reports
+/// it against [`Classify`], whose impls it cannot tell apart:
+/// "`DefaultClassifier` cannot classify errors of type `MyError` for
+/// requests of type `http::Request<String>`" ... "for an error type of
+/// your own, pass a closure that reads its source chain"):
 ///
 /// ```compile_fail
 /// use tower::Service;
@@ -281,6 +283,7 @@ where
 ///     Ok::<_, MyError>(http::Response::new(request.into_body()))
 /// });
 /// assert_service(Retry::new(inner, RetryPolicy::default()));
+/// // error[E0277]: `DefaultClassifier` cannot classify errors of type `MyError` for requests of type `http::Request<String>`
 /// ```
 #[diagnostic::on_unimplemented(
     message = "the default classifier cannot read errors of type `{Self}`",

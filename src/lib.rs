@@ -164,7 +164,7 @@ pub use error_class::ErrorClass;
 pub use layer::RetryLayer;
 pub use policy::{ConfigError, RetryPolicy, RetryPolicyBuilder};
 pub use replay::{ReplayBody, ReplayError};
-pub use request::{Attempts, CloneRequest, RecordAttempts, RequestHead};
+pub use request::{Attempts, CloneRequest, RecordAttempts, RequestHead, Retryable};
 pub use service::Retry;
 pub use stats::{AuthorityStats, ByClass, GiveUps, RetryCounts, RetryStats};
 

@@ -16,7 +16,34 @@ use crate::replay::ReplayBody;
 /// a connector, is copied as it is and counts as idempotent: nothing has
 /// been sent when a connection is being made.
 ///
-/// Implement it for a request type of your own to wrap your own service.
+/// Any other request type (a `SocketAddr` for a dialer, a query of your
+/// own) needs no impl at all: wrap it in [`Retryable`]. Or implement
+/// `CloneRequest` for a type of your own (with a no-op
+/// [`RecordAttempts`], below), to give the layer its authority for the
+/// events and the per-authority budget.
+///
+/// # Compile errors
+///
+/// A request that cannot be copied does not compile, and the error names
+/// the fix: for a body that is not `Clone` (`hyper::body::Incoming`,
+/// `tonic::body::Body`), [`ReplayBody`]; for another type, [`Retryable`].
+///
+/// ```compile_fail
+/// use tower::Service;
+/// use tower_conn_retry::{Retry, RetryPolicy};
+///
+/// struct Streaming; // a body that is not `Clone`
+///
+/// fn assert_service<S: Service<http::Request<Streaming>>>(_: S) {}
+///
+/// let inner = tower::service_fn(|_: http::Request<Streaming>| async {
+///     Ok::<_, std::io::Error>(http::Response::new(()))
+/// });
+/// assert_service(Retry::new(inner, RetryPolicy::default()));
+/// // error[E0277]: the retry layer cannot send a `http::Request<Streaming>` again
+/// //   = note: an `http::Request` whose body is not `Clone` (`hyper::body::Incoming`,
+/// //     `tonic::body::Body`, a stream): wrap the body in `ReplayBody` ...
+/// ```
 ///
 /// # Example
 ///
@@ -38,6 +65,12 @@ use crate::replay::ReplayBody;
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "the retry layer cannot send a `{Self}` again",
+    label = "`{Self}` does not implement `CloneRequest`",
+    note = "an `http::Request` whose body is not `Clone` (`hyper::body::Incoming`, `tonic::body::Body`, a stream): wrap the body in `ReplayBody`: `request.map(|body| ReplayBody::new(body, 64 * 1024))`; or use a `Clone` body such as `Full<Bytes>`",
+    note = "any other request type needs no impl: wrap it in `Retryable::idempotent(request)` (or `Retryable::not_idempotent`); for a type of your own, implement `CloneRequest` (and a no-op `RecordAttempts`)"
+)]
 pub trait CloneRequest: Sized {
     /// A copy to send on the next attempt, or `None` if this request cannot
     /// be sent again (then the error of the failed attempt is returned).
@@ -77,7 +110,8 @@ pub trait CloneRequest: Sized {
 /// For `http::Request`, a response that took more than one attempt carries
 /// an [`Attempts`] extension (a response without one took exactly one, so
 /// the happy path adds nothing). A `Uri` (the connector placement) records
-/// nothing. For a request type of your own, a no-op does:
+/// nothing, nor does a [`Retryable`]. For a request type of your own, a
+/// no-op does:
 ///
 /// ```
 /// use tower_conn_retry::RecordAttempts;
@@ -88,6 +122,38 @@ pub trait CloneRequest: Sized {
 ///     fn record_attempts(_: &mut Resp, _: u32) {}
 /// }
 /// ```
+///
+/// Without it, the error says so:
+///
+/// ```compile_fail
+/// use tower::Service;
+/// use tower_conn_retry::{CloneRequest, Retry, RetryPolicy};
+///
+/// #[derive(Clone)]
+/// struct Lookup;
+///
+/// impl CloneRequest for Lookup {
+///     fn clone_request(&self) -> Option<Self> {
+///         Some(self.clone())
+///     }
+///     fn is_idempotent(&self) -> bool {
+///         true
+///     }
+/// }
+///
+/// fn assert_service<S: Service<Lookup>>(_: S) {}
+///
+/// let inner = tower::service_fn(|_: Lookup| async { Ok::<_, std::io::Error>(7u32) });
+/// assert_service(Retry::new(inner, RetryPolicy::default()));
+/// // error[E0277]: the retry layer cannot tell a `u32` how many attempts a `Lookup` took
+/// //   = note: for a request type of your own, a no-op does: `impl<Resp> RecordAttempts<Resp> for Lookup ...`
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "the retry layer cannot tell a `{Resp}` how many attempts a `{Self}` took",
+    label = "`{Self}` does not implement `RecordAttempts<{Resp}>`",
+    note = "for a request type of your own, a no-op does: `impl<Resp> RecordAttempts<Resp> for {Self} {{ fn record_attempts(_: &mut Resp, _: u32) {{}} }}`; or wrap the request in `Retryable`, which needs no impl at all",
+    note = "an `http::Request` records attempts on an `http::Response` only; for another response type, implement `RecordAttempts<{Resp}>` for the `http::Request` (a no-op is fine)"
+)]
 pub trait RecordAttempts<Resp> {
     /// Records on `response` that it took `attempts` attempts (at least 2).
     fn record_attempts(response: &mut Resp, attempts: u32);
@@ -100,6 +166,94 @@ impl<B, ResBody> RecordAttempts<http::Response<ResBody>> for Request<B> {
 }
 
 impl<Resp> RecordAttempts<Resp> for Uri {
+    fn record_attempts(_: &mut Resp, _: u32) {}
+}
+
+/// A request of any `Clone` type, ready for the retry layer with no impl of
+/// your own: a retry sends a clone. It records no [`Attempts`] and names
+/// no authority (its retries draw on the budget shared by requests without
+/// one).
+///
+/// Say whether the request may be sent twice: [`Retryable::idempotent`]
+/// requests are also retried after
+/// [`ConnectionLost`](crate::ErrorClass::ConnectionLost) (a connect, a
+/// read), [`Retryable::not_idempotent`] ones only after a failure that
+/// proves nothing was sent ([`Connect`](crate::ErrorClass::Connect),
+/// [`NotProcessed`](crate::ErrorClass::NotProcessed)).
+///
+/// # Example
+///
+/// A dialer is a `Service<SocketAddr>`; under the layer, it takes a
+/// `Retryable<SocketAddr>` (`examples/tcp_dialer.rs` runs one against a
+/// loopback listener that starts late):
+///
+/// ```no_run
+/// use std::net::SocketAddr;
+///
+/// use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+/// use tower_conn_retry::{RetryLayer, RetryPolicy, Retryable};
+///
+/// # #[tokio::main]
+/// # async fn main() -> std::io::Result<()> {
+/// let dialer = service_fn(|addr: SocketAddr| tokio::net::TcpStream::connect(addr));
+/// let mut dialer = ServiceBuilder::new()
+///     .layer(RetryLayer::new(RetryPolicy::default()))
+///     .map_request(Retryable::into_inner)
+///     .service(dialer);
+///
+/// let addr: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+/// let stream = dialer.ready().await?.call(Retryable::idempotent(addr)).await?;
+/// # let _ = stream;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Retryable<T> {
+    request: T,
+    idempotent: bool,
+}
+
+impl<T> Retryable<T> {
+    /// A request that may be sent twice (connecting, reading): retried
+    /// after every retryable [`ErrorClass`](crate::ErrorClass).
+    pub const fn idempotent(request: T) -> Self {
+        Retryable {
+            request,
+            idempotent: true,
+        }
+    }
+
+    /// A request that must not be sent twice: retried only when the error
+    /// proves it was not sent.
+    pub const fn not_idempotent(request: T) -> Self {
+        Retryable {
+            request,
+            idempotent: false,
+        }
+    }
+
+    /// The request.
+    pub const fn get_ref(&self) -> &T {
+        &self.request
+    }
+
+    /// The request, for the inner service (`map_request(Retryable::into_inner)`).
+    pub fn into_inner(self) -> T {
+        self.request
+    }
+}
+
+impl<T: Clone> CloneRequest for Retryable<T> {
+    fn clone_request(&self) -> Option<Self> {
+        Some(self.clone())
+    }
+
+    fn is_idempotent(&self) -> bool {
+        self.idempotent
+    }
+}
+
+impl<T, Resp> RecordAttempts<Resp> for Retryable<T> {
     fn record_attempts(_: &mut Resp, _: u32) {}
 }
 
@@ -181,6 +335,10 @@ fn request_is_idempotent<B>(request: &Request<B>) -> bool {
 /// `&str` would parse and lower-case the name on every request.
 const IDEMPOTENCY_KEY: http::HeaderName = http::HeaderName::from_static("idempotency-key");
 
+// `do_not_recommend`: a body that is not `Clone` is reported as the
+// request not implementing `CloneRequest`, whose message names
+// `ReplayBody`, not as a bare "`B: Clone` is not satisfied".
+#[diagnostic::do_not_recommend]
 impl<B: Clone> CloneRequest for Request<B> {
     fn clone_request(&self) -> Option<Self> {
         Some(self.clone())
@@ -306,6 +464,86 @@ mod tests {
             let plain = Request::builder().method(method.clone()).body(()).unwrap();
             assert!(!plain.is_idempotent(), "{method}");
         }
+    }
+
+    /// A service of `Retryable<u16>` that fails with `errors`, in order,
+    /// then answers; and the number of calls it got.
+    fn failing(
+        errors: Vec<std::io::ErrorKind>,
+    ) -> (
+        impl tower::Service<Retryable<u16>, Response = u16, Error = std::io::Error> + Clone,
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) {
+        use std::sync::atomic::Ordering;
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = std::sync::Arc::clone(&calls);
+        let errors = std::sync::Arc::new(errors);
+        let service = tower::service_fn(move |request: Retryable<u16>| {
+            let call = counted.fetch_add(1, Ordering::SeqCst);
+            let error = errors.get(call).copied();
+            async move {
+                match error {
+                    Some(kind) => Err(std::io::Error::from(kind)),
+                    None => Ok(request.into_inner()),
+                }
+            }
+        });
+        (service, calls)
+    }
+
+    fn no_pause() -> crate::RetryPolicy {
+        crate::RetryPolicy::builder()
+            .backoff(crate::Backoff::none())
+            .no_budget()
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_retryable_request_is_sent_again_with_no_impl_of_its_own() {
+        use std::io::ErrorKind::ConnectionRefused;
+        use tower::{Service, ServiceExt};
+
+        let (inner, calls) = failing(vec![ConnectionRefused, ConnectionRefused]);
+        let mut service = crate::Retry::new(inner, no_pause());
+        let answer = service
+            .ready()
+            .await
+            .unwrap()
+            .call(Retryable::not_idempotent(7))
+            .await;
+        assert_eq!(answer.unwrap(), 7);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_retryable_says_whether_it_may_be_sent_twice() {
+        use std::io::ErrorKind::ConnectionReset;
+        use tower::{Service, ServiceExt};
+
+        // A lost connection may have delivered the request: only an
+        // idempotent one is sent again.
+        let (inner, calls) = failing(vec![ConnectionReset]);
+        let mut service = crate::Retry::new(inner, no_pause());
+        let answer = service
+            .ready()
+            .await
+            .unwrap()
+            .call(Retryable::not_idempotent(7))
+            .await;
+        assert_eq!(answer.unwrap_err().kind(), ConnectionReset);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        let (inner, calls) = failing(vec![ConnectionReset]);
+        let mut service = crate::Retry::new(inner, no_pause());
+        let answer = service
+            .ready()
+            .await
+            .unwrap()
+            .call(Retryable::idempotent(7))
+            .await;
+        assert_eq!(answer.unwrap(), 7);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -28,6 +28,18 @@ use crate::stats::RetryStats;
 /// `Retry` itself serves the next request. The request is copied once per
 /// call through [`CloneRequest`], so a retry can send it again.
 ///
+/// # Request types
+///
+/// `Retry<S, C>` is a `Service<Req>` when `Req` implements [`CloneRequest`]
+/// and [`RecordAttempts`](crate::RecordAttempts): `http::Request` with a
+/// `Clone` body or a [`ReplayBody`](crate::ReplayBody), a `Uri` (a
+/// connector), and [`Retryable`](crate::Retryable), which makes any `Clone`
+/// request (a `SocketAddr`, a query of your own) retryable with no impl. If
+/// `service.ready()` fails with E0599 ("the method `ready` exists ... but
+/// its trait bounds were not satisfied"), name the request type,
+/// `ServiceExt::<Req>::ready(&mut service)`: the error then says which
+/// trait is missing and what to do.
+///
 /// # Differences from `tower::retry`
 ///
 /// - It decides *what* to retry: only [connection failures](crate::ErrorClass),
