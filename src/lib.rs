@@ -91,6 +91,10 @@
 //! reqwest's `connect.rs`), so no layer there can send it again: this crate
 //! cannot retry inside reqwest.
 //!
+//! Around any other service, a request that is not HTTP (a dialer's
+//! `SocketAddr`, a query of your own) needs no impl of your own when it is
+//! `Clone`: wrap it in [`Retryable`] (`examples/tcp_dialer.rs`).
+//!
 //! # Limits
 //!
 //! A [`RetryPolicy`] bounds retrying by a number of retries, an optional
