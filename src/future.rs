@@ -461,6 +461,7 @@ impl<S, Req, C> Resend<S, Req, C> {
             }
         };
         tracing::debug!(
+            target: "tower_conn_retry",
             policy = policy.telemetry.name(),
             attempt = attempts + 1,
             class = class.as_str(),
@@ -656,7 +657,7 @@ fn timed_out<C, E, Req>(policy: &RetryPolicy<C>, error: &E) -> bool
 where
     C: Classify<E, Req>,
 {
-    tracing::enabled!(tracing::Level::DEBUG)
+    tracing::enabled!(target: "tower_conn_retry", tracing::Level::DEBUG)
         && <C as Classify<E, Req>>::is_timeout(&policy.classifier, error)
 }
 
