@@ -663,3 +663,73 @@ async fn a_subscriber_of_the_one_target_sees_every_event() {
 fn exact_policy() -> RetryPolicy {
     exact(RetryPolicy::builder()).no_budget().build().unwrap()
 }
+
+// ===== the summaries add up =====
+
+/// The `requests` of a summary.
+fn requests_of(summary: &Captured) -> u64 {
+    let (_, rest) = summary
+        .fields
+        .split_once(" requests=")
+        .unwrap_or_else(|| panic!("no requests field: {summary:?}"));
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap()
+}
+
+/// 300 requests (in three waves) to a dead loopback port through a real client
+/// under the default policy: its budget makes their retries wait for the
+/// port, and all give up. Within two intervals of the last give-up the
+/// summaries (the policy still alive: none is written by its drop) count
+/// every one of them exactly once, the first summary more than one: a
+/// burst is summed, not reported request by request. The policy's stats
+/// agree.
+#[cfg(feature = "hyper")]
+#[tokio::test(start_paused = true)]
+async fn the_summaries_of_a_dead_port_add_up_to_every_request() {
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    use support::client::{http_client, layered};
+
+    const REQUESTS: u64 = 300;
+    let (events, _guard) = Events::capture();
+    let addr = support::server::unused_addr();
+    let policy = RetryPolicy::builder().name("dead").build().unwrap();
+    let (client, _) = layered(http_client(), policy);
+    let uri: Uri = format!("http://{addr}/").parse().unwrap();
+
+    // In three waves 700 ms apart, so the give-ups span more than one
+    // interval.
+    let calls: FuturesUnordered<_> = (0..REQUESTS)
+        .map(|i| {
+            let request = Request::get(uri.clone())
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let client = client.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(700 * (i % 3))).await;
+                client.oneshot(request).await
+            }
+        })
+        .collect();
+    let outcomes: Vec<_> = calls.collect().await;
+    for outcome in &outcomes {
+        let error = outcome.as_ref().expect_err("nothing listens on the port");
+        assert!(error.is_connect(), "{error:?}");
+    }
+    let give_ups = with_message(&events, GIVE_UP_MESSAGE);
+    assert_eq!(give_ups.len() as u64, REQUESTS);
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let summaries = events.at(Level::WARN);
+    let counted: Vec<u64> = summaries.iter().map(requests_of).collect();
+    assert_eq!(counted.iter().sum::<u64>(), REQUESTS, "{counted:?}");
+    assert!(counted[0] > 1 && counted.len() > 1, "{counted:?}");
+    for summary in &summaries {
+        assert!(summary.has("policy=\"dead\" "), "{summary:?}");
+    }
+
+    let stats = client.stats();
+    assert_eq!(stats.total.requests, REQUESTS, "{stats:?}");
+    assert_eq!(stats.total.failed(), REQUESTS, "{stats:?}");
+    drop(client);
+    assert_eq!(events.at(Level::WARN).len(), summaries.len());
+}
