@@ -223,3 +223,24 @@ async fn a_forgotten_authority_keeps_its_counts_in_the_total() {
     assert_eq!(stats.total.retries, dead_counts.retries, "{stats:?}");
     assert_eq!(stats.total.give_ups, dead_counts.give_ups, "{stats:?}");
 }
+
+/// FOUND, NOT FIXED (left to the main session): a request the policy will
+/// never send again (`max_retries(0)`; `idempotent_only` and a POST; a
+/// request whose copy at the call fails) takes `ResponseFuture::once`,
+/// which holds no policy: its connection failure is returned uncounted
+/// (no give-up, no debug event, no summary), so `failed()` says 0 while
+/// the call failed to connect. Fails today with `failed() == 0`.
+#[tokio::test(start_paused = true)]
+#[ignore = "a request never sent again is not counted as a give-up (see the doc comment)"]
+async fn a_failure_never_retried_by_the_policy_counts_as_a_give_up() {
+    let dead = server::unused_addr();
+    let policy = RetryPolicy::builder().max_retries(0).build().unwrap();
+    let (client, _) = layered(http_client(), policy);
+
+    let error = client.clone().oneshot(get(dead)).await.unwrap_err();
+
+    assert!(error.is_connect(), "{error:?}");
+    let total = client.stats().total;
+    assert_eq!(total.requests, 1, "{total:?}");
+    assert_eq!(total.failed(), 1, "{total:?}");
+}
