@@ -667,6 +667,7 @@ fn exact_policy() -> RetryPolicy {
 // ===== the summaries add up =====
 
 /// The `requests` of a summary.
+#[cfg(feature = "hyper")]
 fn requests_of(summary: &Captured) -> u64 {
     let (_, rest) = summary
         .fields
