@@ -130,6 +130,10 @@
 //! | `connection failure returned: ` and why, in words | `debug` | `policy`, `attempts`, `class`, `reason`, `timeout`, `method`, `authority`, `error` |
 //! | `connection failures returned to callers` | `warn` | `policy`, `requests`, a count per reason (`retries_spent`, `deadline`, `budget`, `no_timer`, `waited`, `queue_full`, `not_idempotent`, `not_copyable`), a count per class (`connect`, `not_processed`, `connection_lost`), `since_ms`, `method`, `authority`, `error` |
 //!
+//! - The retry event is written when a retry is planned, before its pause
+//!   and any wait for room in the budget: a retry the budget then refuses
+//!   is followed by the request's give-up event, and is not counted in
+//!   [`RetryCounts::retries`], which counts the retries sent.
 //! - `policy`: the policy's [name](RetryPolicyBuilder::name); absent if it
 //!   has none.
 //! - `attempt`: the number of the attempt about to be made (2 for the

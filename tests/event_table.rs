@@ -694,7 +694,7 @@ async fn the_summaries_of_a_dead_port_add_up_to_every_request() {
     let (events, _guard) = Events::capture();
     let addr = support::server::unused_addr();
     let policy = RetryPolicy::builder().name("dead").build().unwrap();
-    let (client, _) = layered(http_client(), policy);
+    let (client, attempts) = layered(http_client(), policy);
     let uri: Uri = format!("http://{addr}/").parse().unwrap();
 
     // In three waves 700 ms apart, so the give-ups span more than one
@@ -731,6 +731,9 @@ async fn the_summaries_of_a_dead_port_add_up_to_every_request() {
     let stats = client.stats();
     assert_eq!(stats.total.requests, REQUESTS, "{stats:?}");
     assert_eq!(stats.total.failed(), REQUESTS, "{stats:?}");
+    // The retries that waited and gave up were never sent: not counted.
+    let attempts = attempts.load(std::sync::atomic::Ordering::SeqCst) as u64;
+    assert_eq!(stats.total.attempts(), attempts, "{stats:?}");
     drop(client);
     assert_eq!(events.at(Level::WARN).len(), summaries.len());
 }

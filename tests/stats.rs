@@ -244,3 +244,63 @@ async fn a_failure_never_retried_by_the_policy_counts_as_a_give_up() {
     assert_eq!(total.requests, 1, "{total:?}");
     assert_eq!(total.failed(), 1, "{total:?}");
 }
+
+/// A retry the budget does not let go was never sent: it is a give-up,
+/// not a retry, and the attempts are the calls the inner service saw.
+#[tokio::test(start_paused = true)]
+async fn a_retry_the_budget_refused_is_not_counted_as_sent() {
+    let dead = server::unused_addr();
+    let policy = RetryPolicy::builder()
+        .budget(RetryBudget::default().ratio(0.0).min_per_second(0))
+        .build()
+        .unwrap();
+    let (client, attempts) = layered(http_client(), policy);
+
+    client.clone().oneshot(get(dead)).await.unwrap_err();
+
+    assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    let total = client.stats().total;
+    assert_eq!(total.give_ups.budget, 1, "{total:?}");
+    assert_eq!(total.retries.total(), 0, "{total:?}");
+    assert_eq!(total.attempts(), 1, "{total:?}");
+}
+
+/// Nor is a retry whose service failed `poll_ready`, or whose caller went
+/// away during its pause: neither was sent.
+#[tokio::test(start_paused = true)]
+async fn a_retry_never_sent_is_not_counted() {
+    use std::io::ErrorKind;
+    use support::mock::{Mock, Outcome};
+    use tower_conn_retry::Retry;
+
+    let request = || {
+        Request::get("http://127.0.0.1:9/")
+            .body(String::new())
+            .unwrap()
+    };
+    let policy = || {
+        RetryPolicy::builder()
+            .backoff(Backoff::exponential(Duration::from_millis(50)).jitter(Jitter::None))
+            .no_budget()
+            .build()
+            .unwrap()
+    };
+
+    let unready = Mock::new([Outcome::Fail(ErrorKind::ConnectionRefused)])
+        .ready_error_after_first_call(ErrorKind::Other);
+    let service = Retry::new(unready, policy());
+    service.clone().oneshot(request()).await.unwrap_err();
+    let total = service.stats().total;
+    assert_eq!((total.requests, total.retries.total()), (1, 0), "{total:?}");
+
+    let refused = Mock::new([Outcome::Fail(ErrorKind::ConnectionRefused)]);
+    let seen = refused.seen();
+    let service = Retry::new(refused, policy());
+    let call = service.clone().oneshot(request());
+    // Gone after the first attempt failed, during the pause.
+    let gone = tokio::time::timeout(Duration::from_millis(1), call).await;
+    assert!(gone.is_err(), "{gone:?}");
+    assert_eq!(seen.lock().unwrap().calls.len(), 1);
+    let total = service.stats().total;
+    assert_eq!((total.requests, total.retries.total()), (1, 0), "{total:?}");
+}
