@@ -304,3 +304,58 @@ async fn a_retry_never_sent_is_not_counted() {
     let total = service.stats().total;
     assert_eq!((total.requests, total.retries.total()), (1, 0), "{total:?}");
 }
+
+/// A snapshot taken while authorities are forgotten never goes back: the
+/// counts of a forgotten authority move to the total as it leaves the
+/// table, and a snapshot sees them in one place or the other, never in
+/// neither. Threads: one sends each request to a new authority (each
+/// forgetting the last, `max_authorities(1)`), one takes snapshots.
+#[test]
+fn a_snapshot_during_forgetting_never_goes_back() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    const REQUESTS: u64 = 100_000;
+    let policy = RetryPolicy::builder()
+        .budget(RetryBudget::default().max_authorities(1))
+        .build()
+        .unwrap();
+    let layer = RetryLayer::new(policy);
+    let done = Arc::new(AtomicBool::new(false));
+
+    let reader = {
+        let layer = layer.clone();
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut last = 0;
+            let mut snapshots = 0u64;
+            while !done.load(Ordering::Acquire) {
+                let requests = layer.stats().total.requests;
+                assert!(
+                    requests >= last,
+                    "went back from {last} to {requests} after {snapshots} snapshots"
+                );
+                last = requests;
+                snapshots += 1;
+            }
+        })
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let answering = tower::service_fn(|_: Request<String>| async {
+            Ok::<_, std::io::Error>(http::Response::new(String::new()))
+        });
+        for i in 0..REQUESTS {
+            let request = Request::get(format!("http://host-{i}.test/"))
+                .body(String::new())
+                .unwrap();
+            layer.layer(answering).oneshot(request).await.unwrap();
+        }
+    });
+    done.store(true, Ordering::Release);
+    reader.join().unwrap();
+    assert_eq!(layer.stats().total.requests, REQUESTS);
+}
