@@ -205,11 +205,15 @@ impl Scopes {
                 total.budget_balance = Some(state.budget.balance());
             }
             Scopes::PerAuthority(authorities) => {
-                *total += authorities.retired.read();
+                // The forgotten authorities' counts are read under the
+                // table's lock, as they move there under it: read before
+                // it, an authority forgotten in between would be in
+                // neither, and the total would go back.
                 let table = authorities
                     .table
                     .read()
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
+                *total += authorities.retired.read();
                 each.reserve(table.len() + 1);
                 for state in table.values() {
                     let counts = state.counts();

@@ -187,6 +187,7 @@ where
                         return Poll::Ready(Err(error));
                     }
                     let request = resend.kept.take_next();
+                    resend.count_retry();
                     crate::attempt_count::record(&request, resend.kept.retries() + 1);
                     let future = resend.service.call(request);
                     this.state.set(State::Called { future });
@@ -461,6 +462,7 @@ impl<S, Req, C> Resend<S, Req, C> {
             }
         };
         tracing::debug!(
+            target: "tower_conn_retry",
             policy = policy.telemetry.name(),
             attempt = attempts + 1,
             class = class.as_str(),
@@ -471,10 +473,6 @@ impl<S, Req, C> Resend<S, Req, C> {
             timeout = <C as Classify<E, Req>>::is_timeout(&policy.classifier, &error).then_some(true),
             "connection failure; retrying"
         );
-        authority
-            .as_deref()
-            .map_or(&policy.telemetry.counters, |state| &state.counters)
-            .retry(class);
         let progress = self.kept.send_next(request);
         progress.done += 1;
         progress.previous_ns = saturating_nanos(pause);
@@ -508,6 +506,21 @@ impl<S, Req, C> Resend<S, Req, C> {
             }
         };
         Ok(Next::Later(admit, error))
+    }
+
+    /// A retry about to be sent: counted in its authority's counts (or the
+    /// policy's), by the class of the failure it follows. Counted here, not
+    /// when it is planned: a retry the budget refuses, whose service fails
+    /// `poll_ready`, or whose caller goes away during its pause is never
+    /// sent.
+    fn count_retry(&self) {
+        if let Kept::Retrying(progress) = &self.kept {
+            progress
+                .authority
+                .as_deref()
+                .map_or(&self.policy.telemetry.counters, |state| &state.counters)
+                .retry(progress.class);
+        }
     }
 
     /// The time a retry waited at the gate, counted against `max_wait`.
@@ -656,7 +669,7 @@ fn timed_out<C, E, Req>(policy: &RetryPolicy<C>, error: &E) -> bool
 where
     C: Classify<E, Req>,
 {
-    tracing::enabled!(tracing::Level::DEBUG)
+    tracing::enabled!(target: "tower_conn_retry", tracing::Level::DEBUG)
         && <C as Classify<E, Req>>::is_timeout(&policy.classifier, error)
 }
 

@@ -242,11 +242,12 @@ impl GiveUpReport {
         };
         let reason = |reason: GiveUp| by_reason[reason as usize];
         tracing::warn!(
+            target: "tower_conn_retry",
             policy,
             requests,
             retries_spent = reason(GiveUp::RetriesSpent),
             deadline = reason(GiveUp::Deadline),
-            budget_refused = reason(GiveUp::Budget),
+            budget = reason(GiveUp::Budget),
             no_timer = reason(GiveUp::NoTimer),
             waited = reason(GiveUp::Waited),
             queue_full = reason(GiveUp::QueueFull),

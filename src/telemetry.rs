@@ -48,6 +48,7 @@ impl Telemetry {
             timed_out,
         } = failure;
         tracing::debug!(
+            target: "tower_conn_retry",
             policy = self.name(),
             attempts,
             class = class.as_str(),

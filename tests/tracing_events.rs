@@ -244,7 +244,7 @@ async fn a_retry_refused_by_the_budget_logs_a_warning() {
 
     let warn = events.at(tracing::Level::WARN);
     assert_eq!(warn.len(), 1, "{warn:?}");
-    assert!(warn[0].has("budget_refused=1 "), "{:?}", warn[0]);
+    assert!(warn[0].has(" budget=1 "), "{:?}", warn[0]);
     // The retry is planned (no pause), then the budget refuses it.
     let debug = events.at(tracing::Level::DEBUG);
     assert_eq!(debug.len(), 2, "{debug:?}");

@@ -8,11 +8,14 @@ use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;
 
-/// One event: its level and `field=value` pairs (the message as `message`).
+/// One event: its level, target, and `field=value` pairs (the message as
+/// `message`), and the names of the fields it recorded, in order.
 #[derive(Clone, Debug)]
 pub struct Captured {
     pub level: Level,
+    pub target: &'static str,
     pub fields: String,
+    pub names: Vec<&'static str>,
 }
 
 impl Captured {
@@ -50,11 +53,13 @@ impl Events {
     }
 }
 
-struct Fields(String);
+#[derive(Default)]
+struct Fields(String, Vec<&'static str>);
 
 impl Visit for Fields {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         let _ = write!(self.0, "{}={:?} ", field.name(), value);
+        self.1.push(field.name());
     }
 }
 
@@ -65,17 +70,19 @@ impl<S: Subscriber> Layer<S> for Events {
         values: &tracing::span::Record<'_>,
         _: Context<'_, S>,
     ) {
-        let mut fields = Fields(String::new());
+        let mut fields = Fields::default();
         values.record(&mut fields);
         self.1.lock().unwrap().push(fields.0);
     }
 
     fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
-        let mut fields = Fields(String::new());
+        let mut fields = Fields::default();
         event.record(&mut fields);
         self.0.lock().unwrap().push(Captured {
             level: *event.metadata().level(),
+            target: event.metadata().target(),
             fields: fields.0,
+            names: fields.1,
         });
     }
 }
