@@ -108,6 +108,13 @@ impl RetryCounts {
 
     /// Calls whose connection failure was returned to the caller: they
     /// failed anyway.
+    ///
+    /// Only calls the layer could send again count: a call it never copies
+    /// (`max_retries(0)`, or a request that is not idempotent under
+    /// [`idempotent_only`](crate::RetryPolicyBuilder::idempotent_only))
+    /// passes through untouched and free, counted among the `requests`
+    /// only; in the combined placement, the layer around the connector
+    /// counts its connect failures.
     pub const fn failed(&self) -> u64 {
         self.give_ups.total()
     }
