@@ -142,6 +142,8 @@ mod evidence;
 pub mod future;
 mod gate;
 mod layer;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod policy;
 mod replay;
 mod report;
