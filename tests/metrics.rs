@@ -345,3 +345,60 @@ async fn without_a_budget_no_authority_label_is_published() {
         );
     }
 }
+
+/// The `waiting` gauge counts the retries waiting at the gate now, as
+/// `stats()` does: while one request's retry probes a refusing authority,
+/// another's waits for the probe's answer (1), and none once it gave up
+/// (0).
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn the_waiting_gauge_counts_the_retries_waiting_at_the_gate() {
+    let recorder = recorder();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let refusing = service_fn(|_: Request<String>| async {
+        Err::<http::Response<String>, _>(std::io::Error::from(ErrorKind::ConnectionRefused))
+    });
+    let policy = RetryPolicy::builder()
+        .name("gate")
+        .max_retries(1)
+        .backoff(Backoff::none())
+        .build()
+        .unwrap();
+    let service = Retry::new(refusing, policy);
+    let calls: Vec<_> = (0..2)
+        .map(|_| {
+            let mut service = service.clone();
+            tokio::spawn(async move {
+                let request = Request::get("http://127.0.0.1:9/")
+                    .body(String::new())
+                    .unwrap();
+                service.ready().await.unwrap().call(request).await
+            })
+        })
+        .collect();
+    // Time stands still while this task yields: the probe went, its call
+    // gave up, and the other call's retry waits for the next probe.
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    let labels = "policy=\"gate\",authority=\"http://127.0.0.1:9\"";
+    let rendered = recorder.handle().render();
+    assert_eq!(service.stats().authorities[0].counts.waiting, 1);
+    assert_eq!(
+        value(&rendered, "tower_conn_retry_waiting", labels),
+        Some(1),
+        "{rendered}"
+    );
+
+    for call in calls {
+        call.await.unwrap().unwrap_err();
+    }
+    let rendered = recorder.handle().render();
+    let counts = service.stats().authorities[0].counts;
+    assert_eq!(counts.waiting, 0);
+    assert_eq!(
+        value(&rendered, "tower_conn_retry_waiting", labels),
+        Some(0)
+    );
+    assert_eq!(counts.give_ups.retries_spent, 2);
+    assert_matches_stats(&rendered, labels, &counts);
+}
