@@ -188,6 +188,7 @@ where
                     }
                     let request = resend.kept.take_next();
                     crate::attempt_count::record(&request, resend.kept.retries() + 1);
+                    resend.count_retry();
                     let future = resend.service.call(request);
                     this.state.set(State::Called { future });
                 }
@@ -471,10 +472,8 @@ impl<S, Req, C> Resend<S, Req, C> {
             timeout = <C as Classify<E, Req>>::is_timeout(&policy.classifier, &error).then_some(true),
             "connection failure; retrying"
         );
-        authority
-            .as_deref()
-            .map_or(&policy.telemetry.counters, |state| &state.counters)
-            .retry(class);
+        // The retry is counted when it is sent (`Readying`): one the gate
+        // refuses, or whose `poll_ready` fails, never is.
         let progress = self.kept.send_next(request);
         progress.done += 1;
         progress.previous_ns = saturating_nanos(pause);
@@ -508,6 +507,19 @@ impl<S, Req, C> Resend<S, Req, C> {
             }
         };
         Ok(Next::Later(admit, error))
+    }
+
+    /// A retry is sent: counted in the counts of the authority state it
+    /// went through (or the policy's), by the class of the failure it
+    /// follows.
+    fn count_retry(&self) {
+        if let Kept::Retrying(progress) = &self.kept {
+            progress
+                .authority
+                .as_deref()
+                .map_or(&self.policy.telemetry.counters, |state| &state.counters)
+                .retry(progress.class);
+        }
     }
 
     /// The time a retry waited at the gate, counted against `max_wait`.

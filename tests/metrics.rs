@@ -232,6 +232,12 @@ async fn a_refused_retry_is_published_as_a_budget_give_up() {
     let stats = service.stats();
     let counts = stats.authorities[0].counts;
     assert_eq!(counts.give_ups.budget, 1);
+    // The refused retry was never sent: not a retry (Envoy counts it in
+    // `upstream_rq_retry_overflow`, not in `upstream_rq_retry`), and the
+    // call made one attempt, as its `AttemptCount` says.
+    assert_eq!(counts.retries.total(), 0, "{counts:?}");
+    assert_eq!(counts.attempts(), 1);
+    assert!(samples(&rendered, "tower_conn_retry_retries_total").is_empty());
     for line in [
         format!("tower_conn_retry_requests_total{{{labels}}} 1"),
         format!(
