@@ -35,7 +35,14 @@ pub(crate) struct AuthorityState {
 }
 
 impl AuthorityState {
-    fn new(settings: &Settings, key: &str, scheme: &str, authority: &str) -> Self {
+    /// The state of `key`, counting in `counters`.
+    fn new(
+        settings: &Settings,
+        key: &str,
+        scheme: &str,
+        authority: &str,
+        counters: Counters,
+    ) -> Self {
         // Each authority's gate draws its own deterministic sequence.
         let mut hasher = std::hash::DefaultHasher::new();
         key.hash(&mut hasher);
@@ -55,7 +62,7 @@ impl AuthorityState {
             },
             scheme: scheme.into(),
             authority: authority.into(),
-            counters: Counters::default(),
+            counters,
         }
     }
 
@@ -143,20 +150,42 @@ impl Scopes {
         first_probe_interval: std::time::Duration,
         seed: u64,
     ) -> Self {
+        Self::named(budget, first_probe_interval, seed, None)
+    }
+
+    /// The states for `budget` of the policy named `policy`: their counts
+    /// are published under its name.
+    pub(crate) fn named(
+        budget: RetryBudget,
+        first_probe_interval: std::time::Duration,
+        seed: u64,
+        policy: Option<&str>,
+    ) -> Self {
         let settings = Settings {
             budget,
             first_probe_interval,
             seed,
         };
         match budget.scope {
-            BudgetScope::Shared => {
-                Scopes::Shared(Arc::new(AuthorityState::new(&settings, "", "", "")))
-            }
+            BudgetScope::Shared => Scopes::Shared(Arc::new(AuthorityState::new(
+                &settings,
+                "",
+                "",
+                "",
+                Counters::published(policy, None),
+            ))),
             BudgetScope::PerAuthority => Scopes::PerAuthority(Authorities {
                 table: RwLock::new(HashMap::new()),
-                overflow: Arc::new(AuthorityState::new(&settings, "", "", "")),
+                overflow: Arc::new(AuthorityState::new(
+                    &settings,
+                    "",
+                    "",
+                    "",
+                    Counters::published(policy, Some("(overflow)")),
+                )),
                 retired: Box::default(),
                 settings,
+                policy: policy.map(Arc::from),
             }),
         }
     }
@@ -280,6 +309,8 @@ pub(crate) struct Authorities {
     // The counts of the authorities forgotten to make room.
     retired: Box<Counters>,
     settings: Settings,
+    // The policy's name, which its authorities' counts are published under.
+    policy: Option<Arc<str>>,
 }
 
 impl Authorities {
@@ -321,7 +352,17 @@ impl Authorities {
         {
             return Arc::clone(&self.overflow);
         }
-        let state = Arc::new(AuthorityState::new(&self.settings, key, scheme, authority));
+        // Published as `scheme://host:port` (the key: normalized, without
+        // user information); a request naming neither, without the label.
+        let label = Some(key).filter(|_| !(scheme.is_empty() && authority.is_empty()));
+        let counters = Counters::published(self.policy.as_deref(), label);
+        let state = Arc::new(AuthorityState::new(
+            &self.settings,
+            key,
+            scheme,
+            authority,
+            counters,
+        ));
         table.insert(key.into(), Arc::clone(&state));
         state
     }

@@ -30,23 +30,52 @@ pub(crate) struct Counters {
     retries: [AtomicU64; CLASSES.len()],
     retry_successes: AtomicU64,
     give_ups: [AtomicU64; GiveUp::ALL.len()],
+    /// Where the counts are published (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    published: crate::metrics::Published,
 }
 
 impl Counters {
+    /// The counts of `policy` (its name) at `authority`, published under
+    /// those labels with the `metrics` feature (see `src/metrics.rs`).
+    pub(crate) fn published(policy: Option<&str>, authority: Option<&str>) -> Self {
+        let counters = Self::default();
+        #[cfg(feature = "metrics")]
+        let counters = Self {
+            published: crate::metrics::Published::new(policy, authority),
+            ..counters
+        };
+        #[cfg(not(feature = "metrics"))]
+        let _ = (policy, authority);
+        counters
+    }
+
+    /// Where the counts are published.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn publish(&self) -> &crate::metrics::Published {
+        &self.published
+    }
+
     /// One call through the layer.
     #[inline]
     pub(crate) fn request(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.published.request();
     }
 
     /// One retry after a failure of `class`.
     pub(crate) fn retry(&self, class: ErrorClass) {
         self.retries[class_index(class)].fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.published.retry(class);
     }
 
     /// One call answered after at least one retry.
     pub(crate) fn retry_success(&self) {
         self.retry_successes.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.published.retry_success();
     }
 
     /// One call that returned its connection failure, for `reason`.

@@ -209,25 +209,32 @@ impl Gate {
             }
         }
     }
+}
 
+/// A request's place among `authority`'s waiting: freed when it goes, gives
+/// up, or is dropped.
+struct Place<'a>(&'a AuthorityState);
+
+impl<'a> Place<'a> {
     /// A place among the waiting requests, if there is room.
-    fn enter(&self) -> Option<Place<'_>> {
-        self.waiting
+    fn enter(authority: &'a AuthorityState) -> Option<Self> {
+        let gate = &authority.gate;
+        gate.waiting
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |waiting| {
-                (waiting < self.max_waiting).then_some(waiting + 1)
+                (waiting < gate.max_waiting).then_some(waiting + 1)
             })
-            .ok()
-            .map(|_| Place(self))
+            .ok()?;
+        #[cfg(feature = "metrics")]
+        authority.counters.publish().wait_began();
+        Some(Place(authority))
     }
 }
 
-/// A request's place among the waiting: freed when it goes, gives up, or is
-/// dropped.
-struct Place<'a>(&'a Gate);
-
 impl Drop for Place<'_> {
     fn drop(&mut self) {
-        self.0.waiting.fetch_sub(1, Ordering::AcqRel);
+        self.0.gate.waiting.fetch_sub(1, Ordering::AcqRel);
+        #[cfg(feature = "metrics")]
+        self.0.counters.publish().wait_ended();
     }
 }
 
@@ -238,6 +245,23 @@ impl Drop for Place<'_> {
 /// probe) and the pace and the budget have room. Dropping the future frees
 /// its place at once.
 pub(crate) async fn admit(
+    authority: &AuthorityState,
+    timer: &Timer,
+    deadline: Instant,
+) -> Result<Duration, GiveUp> {
+    let admitted = decide(authority, timer, deadline).await;
+    // The balance as of this retry decision (off the happy path: it reads
+    // the clock).
+    #[cfg(feature = "metrics")]
+    authority
+        .counters
+        .publish()
+        .budget_balance(authority.budget.balance());
+    admitted
+}
+
+/// [`admit`]'s decision.
+async fn decide(
     authority: &AuthorityState,
     timer: &Timer,
     deadline: Instant,
@@ -271,7 +295,7 @@ pub(crate) async fn admit(
                 tokio::task::yield_now().await;
                 continue;
             }
-            let mut pause = wait_in_place(gate, &mut place, timer, wake - now)?;
+            let mut pause = wait_in_place(authority, &mut place, timer, wake - now)?;
             poll_fn(|cx| {
                 if answered.as_mut().poll(cx).is_ready() || pause.as_mut().poll(cx).is_ready() {
                     Poll::Ready(())
@@ -287,7 +311,7 @@ pub(crate) async fn admit(
             return Err(GiveUp::Waited);
         };
         if turn > now {
-            wait_in_place(gate, &mut place, timer, turn - now)?.await;
+            wait_in_place(authority, &mut place, timer, turn - now)?.await;
             if gate.is_down() {
                 // A retry that went meanwhile found it down again.
                 continue;
@@ -303,7 +327,7 @@ pub(crate) async fn admit(
         if retry_at > deadline {
             return Err(GiveUp::Budget);
         }
-        wait_in_place(gate, &mut place, timer, retry_at - now)?.await;
+        wait_in_place(authority, &mut place, timer, retry_at - now)?.await;
     }
 }
 
@@ -311,13 +335,13 @@ pub(crate) async fn admit(
 /// waiting (taken now if it holds none yet), or why it cannot wait: the
 /// queue is full, or there is no timer.
 fn wait_in_place<'a>(
-    gate: &'a Gate,
+    authority: &'a AuthorityState,
     place: &mut Option<Place<'a>>,
     timer: &Timer,
     duration: Duration,
 ) -> Result<Pause, GiveUp> {
     if place.is_none() {
-        *place = Some(gate.enter().ok_or(GiveUp::QueueFull)?);
+        *place = Some(Place::enter(authority).ok_or(GiveUp::QueueFull)?);
     }
     timer.pause(duration).map_err(|NoTimer| GiveUp::NoTimer)
 }

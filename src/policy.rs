@@ -526,10 +526,11 @@ impl<C> RetryPolicyBuilder<C> {
                 .seed
                 .as_ref()
                 .map_or_else(unseeded, |seed| seed.0.seed);
-            self.policy.scopes = Some(Arc::new(Scopes::new(
+            self.policy.scopes = Some(Arc::new(Scopes::named(
                 budget,
                 self.policy.backoff.base(),
                 seed,
+                self.policy.telemetry.name(),
             )));
             self.policy.max_wait = budget.max_wait;
         } else {

@@ -19,8 +19,8 @@ pub(crate) struct Telemetry {
 impl Telemetry {
     pub(crate) fn new(name: Option<Arc<str>>) -> Self {
         Self {
+            counters: Counters::published(name.as_deref(), None),
             name,
-            counters: Counters::default(),
             report: GiveUpReport::new(),
         }
     }
@@ -61,6 +61,8 @@ impl Telemetry {
             reason.says(timed_out)
         );
         counters.give_up(reason);
+        #[cfg(feature = "metrics")]
+        counters.publish().give_up(reason, class);
         self.report.count(reason, class_index(class), target, error);
         if self.report.arm() && !self.flush_later(timer) {
             // No task can write the summary later: write it now if an
