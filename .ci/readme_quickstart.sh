@@ -5,7 +5,8 @@
 # its path: it is not on crates.io yet), write the first ```rust block after
 # `<!-- quickstart` as src/main.rs, build it with warnings denied, and run it
 # (it calls 127.0.0.1:3000 and ends either way: a status, or the connect
-# error after its retries). Any failure fails CI.
+# error after its retries; a listener on that port that never answers
+# would hit the 120 s timeout). Any failure fails CI.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
