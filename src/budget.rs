@@ -70,7 +70,7 @@ const SLOTS: usize = 10;
 /// AWS SDKs' adaptive retry mode, paced by the budget rather than by
 /// throttling responses: a retry layer only sees connection failures. A
 /// fleet of clients each learning of a recovery at once spreads its first
-/// retries over one pace at random. The README's "Outages" section shows
+/// retries over one pace at random. OUTAGES.md, in the repository, shows
 /// the model and the loopback experiment these defaults were chosen by.
 ///
 /// # When requests and retries are counted

@@ -265,8 +265,8 @@ impl<C> RetryPolicyBuilder<C> {
     /// layer behaved by default before 0.2.
     ///
     /// Against an outage under steady load this can hold a recovering
-    /// server down: see the README's outage model. Meant for tests, and for
-    /// callers that limit retries elsewhere.
+    /// server down: see the outage model in the repository's OUTAGES.md.
+    /// Meant for tests, and for callers that limit retries elsewhere.
     ///
     /// ```
     /// use tower_conn_retry::RetryPolicy;

@@ -17,7 +17,7 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 /// The documented bound on one tracked authority's memory (the budget's
 /// counters, its gate, the normalized name and the table's entry), for
-/// names of up to 40 bytes. The README and `RetryBudget::max_authorities`
+/// names of up to 40 bytes. OUTAGES.md and `RetryBudget::max_authorities`
 /// quote the measured figure this test prints.
 const BYTES_PER_AUTHORITY: usize = 768;
 

@@ -53,7 +53,7 @@ mod open_loop;
 
 use std::time::Duration;
 
-/// Every row of the README's open-loop table, as (outage ms, policy,
+/// Every row of OUTAGES.md's open-loop table, as (outage ms, policy,
 /// amplification x100, success per mille, recovery in 100 ms or never):
 /// any change in the layer's behaviour under load shows up here. The
 /// small tolerances (0.02x, 0.3 points, 0.2 s) absorb rounding at the
