@@ -151,6 +151,8 @@ mod policy;
 mod replay;
 mod report;
 mod request;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 mod service;
 mod shapes;
 mod stats;
