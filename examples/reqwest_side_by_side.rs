@@ -11,7 +11,8 @@
 //!
 //! Both retry at most 3 times with exponential backoff from 10 ms up to
 //! 200 ms. Printed for each: POSTs sent, POSTs the server processed twice
-//! or more, POSTs that failed.
+//! or more, POSTs that failed, and how many of those the server processed
+//! anyway (its answer was lost: the caller must look before sending again).
 //!
 //! ```text
 //! cargo run --example reqwest_side_by_side --features reqwest
@@ -58,8 +59,8 @@ async fn main() {
 
     println!("{POSTS} POSTs each, {CONCURRENCY} at a time; server up {UP:?} / down {DOWN:?}, one in five read requests answered by a reset");
     println!(
-        "{:<40} {:>6} {:>16} {:>7}",
-        "middleware", "sent", "processed twice+", "failed"
+        "{:<40} {:>6} {:>16} {:>7} {:>17}",
+        "middleware", "sent", "processed twice+", "failed", "failed, processed"
     );
     for (name, client) in [
         ("reqwest-retry RetryTransientMiddleware", reqwest_retry),
@@ -67,8 +68,8 @@ async fn main() {
     ] {
         let outcome = run(client).await;
         println!(
-            "{name:<40} {:>6} {:>16} {:>7}",
-            outcome.sent, outcome.duplicated, outcome.failed
+            "{name:<40} {:>6} {:>16} {:>7} {:>17}",
+            outcome.sent, outcome.duplicated, outcome.failed, outcome.failed_processed
         );
     }
 }
@@ -86,13 +87,15 @@ struct Outcome {
     sent: usize,
     duplicated: usize,
     failed: usize,
+    /// Failed POSTs the server processed (its answer was lost).
+    failed_processed: usize,
 }
 
 async fn run(client: ClientWithMiddleware) -> Outcome {
     let server = Flapping::start().await;
     let url = format!("http://{}/orders", server.addr);
     let next = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(Mutex::new(Vec::new()));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..CONCURRENCY {
         let (client, url, next, failed) =
@@ -110,7 +113,7 @@ async fn run(client: ClientWithMiddleware) -> Outcome {
                     .send()
                     .await;
                 if !matches!(sent, Ok(ref response) if response.status().is_success()) {
-                    failed.fetch_add(1, Ordering::Relaxed);
+                    failed.lock().unwrap().push(id.to_string());
                 }
             }
         });
@@ -118,10 +121,15 @@ async fn run(client: ClientWithMiddleware) -> Outcome {
     while workers.join_next().await.is_some() {}
     server.task.abort();
     let processed = server.processed.lock().unwrap();
+    let failed = failed.lock().unwrap();
     Outcome {
         sent: POSTS,
         duplicated: processed.values().filter(|&&n| n >= 2).count(),
-        failed: failed.load(Ordering::Relaxed) as usize,
+        failed: failed.len(),
+        failed_processed: failed
+            .iter()
+            .filter(|id| processed.contains_key(*id))
+            .count(),
     }
 }
 
