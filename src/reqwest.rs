@@ -1,5 +1,5 @@
 //! reqwest 0.13 (feature `reqwest`): the same rules for a
-//! [`reqwest::Client`](::reqwest::Client), through
+//! [`reqwest::Client`], through
 //! [reqwest-middleware](reqwest_middleware) 0.5 or through reqwest's own
 //! [`retry`](::reqwest::retry) module.
 //!
@@ -64,7 +64,7 @@ use crate::{
     RequestHead, Retry, RetryPolicy, RetryStats,
 };
 
-/// The class of a [`reqwest::Error`](::reqwest::Error): [`ErrorClass::of`]
+/// The class of a [`reqwest::Error`]: [`ErrorClass::of`]
 /// over its source chain, and reqwest's own whole-request timeout as
 /// [`ErrorClass::ConnectionLost`] (the request may have been sent before it
 /// fired). See the [module docs](self).
