@@ -270,3 +270,91 @@ async fn builtin_retry_resends_a_refused_connect_post() {
     assert!(error.is_connect());
     assert_eq!(retryable.load(std::sync::atomic::Ordering::Relaxed), 2);
 }
+
+#[tokio::test]
+async fn a_post_tagged_idempotent_in_the_middleware_extensions_is_retried() {
+    #[derive(Clone)]
+    struct SafeToRepeat;
+
+    let (addr, requests) = server::reset_after_reading_request().await;
+    let policy = RetryPolicy::builder()
+        .max_retries(2)
+        .backoff(Backoff::none())
+        .no_budget()
+        .idempotent_when(|head| head.extensions.get::<SafeToRepeat>().is_some())
+        .build()
+        .unwrap();
+    let reqwest = reqwest::Client::builder()
+        .retry(reqwest::retry::never())
+        .build()
+        .unwrap();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest)
+        .with(RetryMiddleware::new(policy))
+        .build();
+
+    let url = format!("http://{addr}/orders");
+    let _ = client
+        .post(&url)
+        .with_extension(SafeToRepeat)
+        .body("x")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(requests.count(&Method::POST), 3);
+    let _ = client.post(&url).body("x").send().await.unwrap_err();
+    assert_eq!(requests.count(&Method::POST), 4);
+}
+
+#[tokio::test]
+async fn retries_are_logged_with_the_authority_and_class() {
+    let (events, _guard) = support::events::Events::capture();
+    let addr = server::unused_addr();
+    let requests = server::serve_ok_after(addr, Duration::from_millis(50));
+    let (client, _) = client(reqwest::Client::builder(), 50);
+
+    client
+        .post(format!("http://{addr}/orders"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(requests.count(&Method::POST), 1);
+    let retry = events
+        .all()
+        .into_iter()
+        .find(|event| event.has("class=\"connect\""))
+        .expect("a retry event");
+    assert!(retry.has(&format!("authority=\"{addr}\"")), "{retry:?}");
+    assert!(retry.has("method=\"POST\""), "{retry:?}");
+}
+
+/// The peer this module is compared with: reqwest-retry's default
+/// middleware sends a POST again after the server read it and reset the
+/// connection (what `examples/reqwest_side_by_side.rs` counts).
+#[tokio::test]
+async fn reqwest_retry_default_resends_a_post_the_server_read() {
+    use reqwest_retry::policies::ExponentialBackoff;
+    use reqwest_retry::RetryTransientMiddleware;
+
+    let (addr, requests) = server::reset_after_reading_request().await;
+    let policy = ExponentialBackoff::builder()
+        .retry_bounds(Duration::from_millis(1), Duration::from_millis(5))
+        .build_with_max_retries(2);
+    let reqwest = reqwest::Client::builder()
+        .retry(reqwest::retry::never())
+        .build()
+        .unwrap();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest)
+        .with(RetryTransientMiddleware::new_with_policy(policy))
+        .build();
+
+    let _ = client
+        .post(format!("http://{addr}/orders"))
+        .body("x")
+        .send()
+        .await
+        .unwrap_err();
+
+    assert_eq!(requests.count(&Method::POST), 3);
+}
