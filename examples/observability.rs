@@ -63,8 +63,8 @@ async fn main() -> Result<(), BoxError> {
     let mut calls = Vec::new();
     for (target, count) in [(late, 5), (dead, 3)] {
         for _ in 0..count {
-            let request = http::Request::get(format!("http://{target}/items"))
-                .body(Full::default())?;
+            let request =
+                http::Request::get(format!("http://{target}/items")).body(Full::default())?;
             calls.push(tokio::spawn(client.clone().oneshot(request)));
         }
     }

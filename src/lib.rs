@@ -89,7 +89,9 @@
 //! reqwest's `connector_layer` hands its layers a request type that is
 //! neither `Clone` nor constructible outside reqwest (`Unnameable`, in
 //! reqwest's `connect.rs`), so no layer there can send it again: this crate
-//! cannot retry inside reqwest.
+//! cannot retry inside reqwest. Its feature `reqwest` retries around it
+//! instead (module `reqwest`: a reqwest-middleware `Middleware`, and a
+//! classifier for reqwest's own `retry` module).
 //!
 //! Around any other service, a request that is not HTTP (a dialer's
 //! `SocketAddr`, a query of your own) needs no impl of your own when it is
@@ -275,6 +277,8 @@ mod policy;
 mod replay;
 mod report;
 mod request;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 mod service;
 mod shapes;
 mod stats;

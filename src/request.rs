@@ -286,7 +286,7 @@ impl<T, Resp> RecordAttempts<Resp> for Retryable<T> {
 /// # }
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Attempts(u32);
+pub struct Attempts(pub(crate) u32);
 
 impl Attempts {
     /// The number of attempts, retries included (at least 2).
@@ -333,7 +333,8 @@ fn request_is_idempotent<B>(request: &Request<B>) -> bool {
 
 /// The `Idempotency-Key` header's name, made once: looking it up by a
 /// `&str` would parse and lower-case the name on every request.
-const IDEMPOTENCY_KEY: http::HeaderName = http::HeaderName::from_static("idempotency-key");
+pub(crate) const IDEMPOTENCY_KEY: http::HeaderName =
+    http::HeaderName::from_static("idempotency-key");
 
 // `do_not_recommend`: a body that is not `Clone` is reported as the
 // request not implementing `CloneRequest`, whose message names

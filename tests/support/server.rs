@@ -20,7 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 pub struct Requests(Arc<Mutex<Vec<(Method, Bytes)>>>);
 
 impl Requests {
-    fn record(&self, method: Method, body: Bytes) {
+    pub fn record(&self, method: Method, body: Bytes) {
         self.0.lock().unwrap().push((method, body));
     }
 
