@@ -124,6 +124,9 @@
 //! - `http2` (default): HTTP/2's "not processed" signals are read from
 //!   `h2::Error` ([`ErrorClass::NotProcessed`]).
 //!
+//! - `tonic`: [`tonic::RetryChannel`] wraps a tonic `Channel` in one line,
+//!   and the default classifier reads `tonic::transport::Error`.
+//!
 //! With `default-features = false` the layer is generic, with no hyper in
 //! the tree.
 
@@ -156,6 +159,8 @@ mod shapes;
 mod stats;
 mod telemetry;
 mod timer;
+#[cfg(feature = "tonic")]
+pub mod tonic;
 
 pub use attempt_count::AttemptCount;
 pub use backoff::{Backoff, Delays, Jitter};
