@@ -5,7 +5,8 @@
 //!   HTTP/2 server) that starts listening only at the third connect: the
 //!   call goes through, processed once;
 //! - an HTTP/2 server that refuses each call's first stream with
-//!   REFUSED_STREAM: the call is sent again, processed once;
+//!   REFUSED_STREAM: the call is sent again, processed once; one that
+//!   refuses every stream: `Unavailable` once retries are spent;
 //! - a dead port, with the default policy and its budget: every call ends
 //!   with `Unavailable`, the transport error as its source, and the
 //!   retries stay within what the budget allows.
@@ -182,6 +183,66 @@ async fn a_refused_call_is_sent_again_and_processed_once() {
     let stats = channel.stats().total;
     assert_eq!(stats.retries.not_processed, 2, "{stats:?}");
     assert_eq!(stats.retries.connect, 0, "{stats:?}");
+}
+
+/// An HTTP/2 server on 127.0.0.1 that refuses every stream with
+/// REFUSED_STREAM, unprocessed, and counts them.
+async fn refusing_everything() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let refused = Arc::new(AtomicUsize::new(0));
+    let counted = refused.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let Ok(mut connection) = h2::server::handshake(stream).await else {
+                    return;
+                };
+                while let Some(Ok((_, mut respond))) = connection.accept().await {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    respond.send_reset(h2::Reason::REFUSED_STREAM);
+                }
+            });
+        }
+    });
+    (addr, refused)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_refused_on_every_attempt_ends_unavailable() {
+    // tonic's own mapping makes a refused stream `Unknown` in a client
+    // built without tonic's `server` feature (tonic 0.14.9 `status.rs`,
+    // `from_hyper_error`): the call was not processed, so it is
+    // `Unavailable` here, whatever tonic's features.
+    let (addr, refused) = refusing_everything().await;
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_lazy();
+    let channel = RetryChannel::new(channel, exact(2));
+
+    let status = say(channel.clone(), "hello", "refused-3")
+        .await
+        .unwrap_err();
+
+    assert_eq!(refused.load(Ordering::SeqCst), 3);
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(
+        status
+            .message()
+            .starts_with("the server refused the call unprocessed: "),
+        "{status:?}"
+    );
+    let transport = status
+        .source()
+        .and_then(|source| source.downcast_ref::<tonic::transport::Error>())
+        .expect("the transport error is the source");
+    assert_eq!(
+        ErrorClass::of(transport),
+        ErrorClass::NotProcessed,
+        "{transport:?}"
+    );
+    assert_eq!(channel.stats().total.give_ups.retries_spent, 1);
 }
 
 // ===== a dead server, until the budget is spent =====
