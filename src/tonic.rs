@@ -108,7 +108,7 @@ pub const DEFAULT_REPLAY_LIMIT: usize = 64 * 1024;
 /// `client/service.rs`) and every generated client accept it. Inside:
 ///
 /// - each call's body is wrapped in a [`ReplayBody`] recording up to
-///   [`replay_limit`](RetryChannel::replay_limit) bytes, and handed to the
+///   [`with_replay_limit`](RetryChannel::with_replay_limit) bytes, and handed to the
 ///   channel as a `tonic::body::Body` again (`Body::new`);
 /// - the default classifier reads `tonic::transport::Error`: a failed
 ///   connect (tonic's `ConnectError`, a connect timeout) and a stream the
@@ -147,7 +147,7 @@ pub const DEFAULT_REPLAY_LIMIT: usize = 64 * 1024;
 ///     .backoff(Backoff::exponential(Duration::from_millis(50)))
 ///     .build()?;
 /// let channel = Endpoint::from_static("http://127.0.0.1:50051").connect_lazy();
-/// let channel = RetryChannel::new(channel, policy).replay_limit(16 * 1024);
+/// let channel = RetryChannel::new(channel, policy).with_replay_limit(16 * 1024);
 /// let grpc = tonic::client::Grpc::new(channel);
 /// # let _ = grpc;
 /// # Ok(())
@@ -187,18 +187,18 @@ impl<S, C> RetryChannel<S, C> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:50051").connect_lazy();
-    /// let channel = RetryChannel::new(channel, RetryPolicy::default()).replay_limit(1024);
-    /// assert_eq!(channel.get_replay_limit(), 1024);
+    /// let channel = RetryChannel::new(channel, RetryPolicy::default()).with_replay_limit(1024);
+    /// assert_eq!(channel.replay_limit(), 1024);
     /// # }
     /// ```
     #[must_use]
-    pub fn replay_limit(mut self, limit: usize) -> Self {
+    pub fn with_replay_limit(mut self, limit: usize) -> Self {
         self.replay_limit = limit;
         self
     }
 
     /// The most of a call's body recorded for a replay.
-    pub fn get_replay_limit(&self) -> usize {
+    pub fn replay_limit(&self) -> usize {
         self.replay_limit
     }
 
