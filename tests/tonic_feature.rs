@@ -7,6 +7,8 @@
 //! - an HTTP/2 server that refuses each call's first stream with
 //!   REFUSED_STREAM: the call is sent again, processed once; one that
 //!   refuses every stream: `Unavailable` once retries are spent;
+//! - a server that resets the connection after the call arrived: sent
+//!   once, with the status tonic gives it;
 //! - a dead port, with the default policy and its budget: every call ends
 //!   with `Unavailable`, the transport error as its source, and the
 //!   retries stay within what the budget allows.
@@ -243,6 +245,101 @@ async fn a_call_refused_on_every_attempt_ends_unavailable() {
         "{transport:?}"
     );
     assert_eq!(channel.stats().total.give_ups.retries_spent, 1);
+}
+
+// ===== a call that may have been processed =====
+
+/// An HTTP/2 "server" on 127.0.0.1 that reads each connection's frames
+/// until a HEADERS frame (the call arrived: it counts as processed), then
+/// resets the connection (SO_LINGER 0: RST).
+async fn resetting_after_the_call() -> (SocketAddr, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let processed = Arc::new(AtomicUsize::new(0));
+    let counted = processed.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                // An empty SETTINGS frame, then the client's preface.
+                let _ = stream.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await;
+                let mut preface = [0; 24];
+                if stream.read_exact(&mut preface).await.is_err() {
+                    return;
+                }
+                for _ in 0..64 {
+                    let mut head = [0; 9];
+                    if stream.read_exact(&mut head).await.is_err() {
+                        return;
+                    }
+                    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+                    let mut payload = vec![0; len];
+                    if stream.read_exact(&mut payload).await.is_err() {
+                        return;
+                    }
+                    if head[3] == 0x1 {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        let _ = stream.set_zero_linger();
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, processed)
+}
+
+#[tokio::test]
+async fn a_call_whose_connection_was_reset_after_it_arrived_keeps_tonics_status() {
+    let (addr, processed) = resetting_after_the_call().await;
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_lazy();
+    let channel = RetryChannel::new(channel, exact(3));
+
+    let status = say(channel.clone(), "hello", "reset-1").await.unwrap_err();
+
+    // Sent once: a gRPC call is a POST, and it may have been processed.
+    assert_eq!(processed.load(Ordering::SeqCst), 1, "{status:?}");
+    assert_eq!(channel.stats().total.give_ups.not_idempotent, 1);
+    // Not `Unavailable` (which would tell the caller it is safe to send
+    // again): the status tonic itself gives it, the error as its source.
+    assert_ne!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    let transport = status
+        .source()
+        .and_then(|source| source.downcast_ref::<tonic::transport::Error>())
+        .expect("the transport error is the source");
+    assert_eq!(
+        ErrorClass::of(transport),
+        ErrorClass::ConnectionLost,
+        "{transport:?}"
+    );
+}
+
+// ===== what tonic's clients need =====
+
+#[test]
+fn a_retry_channel_goes_where_a_channel_goes() {
+    fn grpc_service<T>(_: &T)
+    where
+        T: tonic::client::GrpcService<tonic::body::Body, Error = tonic::Status>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        T::Future: Send + 'static,
+        T::ResponseBody: Send + 'static,
+    {
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _guard = runtime.enter();
+    let channel = Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+    grpc_service(&RetryChannel::new(channel, RetryPolicy::default()));
 }
 
 // ===== a dead server, until the budget is spent =====
