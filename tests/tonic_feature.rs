@@ -6,7 +6,8 @@
 //!   call goes through, processed once;
 //! - an HTTP/2 server that refuses each call's first stream with
 //!   REFUSED_STREAM: the call is sent again, processed once; one that
-//!   refuses every stream: `Unavailable` once retries are spent;
+//!   refuses every stream: `Unavailable` once retries are spent, or at
+//!   once for a call whose body outgrew the replay limit;
 //! - a server that resets the connection after the call arrived: sent
 //!   once, with the status tonic gives it;
 //! - a dead port, with the default policy and its budget: every call ends
@@ -245,6 +246,24 @@ async fn a_call_refused_on_every_attempt_ends_unavailable() {
         "{transport:?}"
     );
     assert_eq!(channel.stats().total.give_ups.retries_spent, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_whose_body_outgrew_the_replay_limit_is_sent_once() {
+    // The call's message is a 5-byte gRPC frame head and 7 bytes of
+    // message, one frame: past a 16-byte limit (32 bytes count per frame).
+    let (addr, refused) = refusing_everything().await;
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_lazy();
+    let channel = RetryChannel::new(channel, exact(3)).with_replay_limit(16);
+
+    let status = say(channel.clone(), "hello", "big-1").await.unwrap_err();
+
+    assert_eq!(refused.load(Ordering::SeqCst), 1, "{status:?}");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    let stats = channel.stats().total;
+    assert_eq!(stats.give_ups.not_copyable, 1, "{stats:?}");
 }
 
 // ===== a call that may have been processed =====
