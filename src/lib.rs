@@ -124,7 +124,7 @@
 //! - `http2` (default): HTTP/2's "not processed" signals are read from
 //!   `h2::Error` ([`ErrorClass::NotProcessed`]).
 //!
-//! - `tonic`: [`tonic::RetryChannel`] wraps a tonic `Channel` in one line,
+//! - `tonic`: `tonic::RetryChannel` wraps a tonic `Channel` in one line,
 //!   and the default classifier reads `tonic::transport::Error`.
 //!
 //! With `default-features = false` the layer is generic, with no hyper in
