@@ -25,6 +25,8 @@
 //! transport error as its `source()` when the call was never sent or
 //! processed.
 //!
+//! The feature needs Rust 1.88 (tonic 0.14.9's `rust-version`).
+//!
 //! # Where to put the layer
 //!
 //! | | around the channel: [`RetryChannel`] | around the connector: [`Retry`] with [`ConnectorClassifier`] |
@@ -337,7 +339,7 @@ where
 /// `is_timeout()` to `Unavailable`, `is_canceled()` to `Cancelled`, an h2
 /// reset by its reason only with tonic's `server` feature (so a refused
 /// stream is `Unknown` in a client-only build), and anything else to
-/// `Unknown`. `client/grpc.rs` (`Grpc::client_streaming`) applies it to a
+/// `Unknown`. `client/grpc.rs` (`Grpc::streaming`, which every call goes through) applies it to a
 /// service's error that is not a `Status` already; a `Status` passes
 /// untouched.
 fn into_status<E, C>(error: E, classifier: &C) -> Status
@@ -378,6 +380,14 @@ fn describe(what: &str, error: &(dyn StdError + 'static)) -> String {
 }
 
 /// The channel, taking the call's recorded body as a `tonic::body::Body`.
+///
+/// tonic 0.14.9 `body.rs`, `Body::new`: boxes any body of `Bytes` whose
+/// error converts into a boxed error (a `ReplayBody`'s does), mapping that
+/// error with `Status::map_error`; a body already at its end becomes
+/// `Body::empty()`. `transport/channel/mod.rs`, `impl Service<http::Request<Body>>
+/// for Channel`: `Error = transport::Error`, readiness is its `Buffer`'s
+/// (a closed buffer's error goes through `Error::from_source`), and every
+/// error below it comes back as a `transport::Error` of kind `Transport`.
 #[derive(Clone, Debug)]
 pub(crate) struct TonicBody<S>(S);
 
