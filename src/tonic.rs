@@ -169,11 +169,14 @@ impl<S, C> RetryChannel<S, C> {
     /// Wraps `channel`, retrying by `policy`, recording at most
     /// [`DEFAULT_REPLAY_LIMIT`] of each call's body.
     pub fn new(channel: S, policy: RetryPolicy<C>) -> Self {
-        let policy = Arc::new(policy);
+        Self::shared(channel, Arc::new(policy), DEFAULT_REPLAY_LIMIT)
+    }
+
+    fn shared(channel: S, policy: Arc<RetryPolicy<C>>, replay_limit: usize) -> Self {
         Self {
             retry: Retry::shared(TonicBody(channel), Arc::clone(&policy)),
             policy,
-            replay_limit: DEFAULT_REPLAY_LIMIT,
+            replay_limit,
         }
     }
 
@@ -289,6 +292,81 @@ where
             inner: self.retry.call(call),
             policy: Arc::clone(&self.policy),
         }
+    }
+}
+
+/// Wraps a service in a [`RetryChannel`], for a `tower::ServiceBuilder`
+/// stack: what stands below it (a per-attempt timeout, an interceptor) runs
+/// for every attempt. Every service it wraps shares its policy.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// use tonic::transport::Endpoint;
+/// use tower::ServiceBuilder;
+/// use tower_conn_retry::tonic::RetryChannelLayer;
+/// use tower_conn_retry::RetryPolicy;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let channel = Endpoint::from_static("http://127.0.0.1:50051").connect_lazy();
+/// let channel = ServiceBuilder::new()
+///     .layer(RetryChannelLayer::new(RetryPolicy::default()))
+///     // Each attempt gets 2 s; its timeout is a lost connection, retried
+///     // only for an idempotent call.
+///     .timeout(Duration::from_secs(2))
+///     .service(channel);
+/// let grpc = tonic::client::Grpc::new(channel);
+/// # let _ = grpc;
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct RetryChannelLayer<C = DefaultClassifier> {
+    policy: Arc<RetryPolicy<C>>,
+    replay_limit: usize,
+}
+
+impl<C> RetryChannelLayer<C> {
+    /// A layer retrying by `policy`, recording at most
+    /// [`DEFAULT_REPLAY_LIMIT`] of each call's body.
+    pub fn new(policy: RetryPolicy<C>) -> Self {
+        Self {
+            policy: Arc::new(policy),
+            replay_limit: DEFAULT_REPLAY_LIMIT,
+        }
+    }
+
+    /// Records at most `limit` bytes of each call's body: see
+    /// [`RetryChannel::with_replay_limit`].
+    ///
+    /// ```
+    /// use tower_conn_retry::tonic::RetryChannelLayer;
+    /// use tower_conn_retry::RetryPolicy;
+    ///
+    /// let layer = RetryChannelLayer::new(RetryPolicy::default()).with_replay_limit(1024);
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn with_replay_limit(mut self, limit: usize) -> Self {
+        self.replay_limit = limit;
+        self
+    }
+}
+
+impl<C> Clone for RetryChannelLayer<C> {
+    fn clone(&self) -> Self {
+        Self {
+            policy: Arc::clone(&self.policy),
+            replay_limit: self.replay_limit,
+        }
+    }
+}
+
+impl<S, C> tower_layer::Layer<S> for RetryChannelLayer<C> {
+    type Service = RetryChannel<S, C>;
+
+    fn layer(&self, channel: S) -> RetryChannel<S, C> {
+        RetryChannel::shared(channel, Arc::clone(&self.policy), self.replay_limit)
     }
 }
 

@@ -212,6 +212,30 @@ async fn refusing_everything() -> (SocketAddr, Arc<AtomicUsize>) {
     (addr, refused)
 }
 
+// Real time: a paused clock would let the timeout fire while the
+// runtime waits on the socket.
+#[tokio::test]
+async fn the_layer_retries_below_a_service_builder_stack() {
+    // `RetryChannelLayer` above a per-attempt timeout: the timeout's boxed
+    // error is read by the default classifier too.
+    let (addr, ledger) = refusing_echo_server().await;
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_lazy();
+    let layer = tower_conn_retry::tonic::RetryChannelLayer::new(exact(3));
+    let channel = tower::ServiceBuilder::new()
+        .layer(layer)
+        .timeout(Duration::from_secs(5))
+        .service(channel);
+
+    let reply = say(channel.clone(), "hello", "layer-1").await.unwrap();
+
+    assert_eq!(reply.into_inner().text, "HELLO");
+    let entry = ledger.get("layer-1");
+    assert_eq!((entry.refused, entry.processed), (1, 1));
+    assert_eq!(channel.stats().total.retries.not_processed, 1);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_call_refused_on_every_attempt_ends_unavailable() {
     // tonic's own mapping makes a refused stream `Unknown` in a client
