@@ -23,7 +23,8 @@
 //! the default classifier reads tonic's `transport::Error`; and an error
 //! left once retrying is over becomes a [`Status`], `Unavailable` with the
 //! transport error as its `source()` when the call was never sent or
-//! processed.
+//! processed. [`RetryChannelLayer`] builds the same in a
+//! `tower::ServiceBuilder` stack.
 //!
 //! The feature needs Rust 1.88 (tonic 0.14.9's `rust-version`).
 //!
