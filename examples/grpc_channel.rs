@@ -1,24 +1,25 @@
-//! The channel placement under tonic: the layer wraps a `Channel`, so a
-//! gRPC call the server refused with HTTP/2 REFUSED_STREAM (a server
-//! draining for a deploy does that) is sent again, and the caller never
-//! sees it. The call's body is recorded in a `ReplayBody` (up to 64 KiB) so
-//! it can be replayed; no protoc is needed for the message.
+//! The channel placement under tonic (feature `tonic`): `RetryChannel`
+//! wraps a `Channel` in one line, so a gRPC call the server refused with
+//! HTTP/2 REFUSED_STREAM (a server draining for a deploy does that) is
+//! sent again, and the caller never sees it. The call's body is recorded
+//! (up to 64 KiB by default) so it can be replayed; once retries are spent
+//! the caller sees `Unavailable` with the transport error as its source.
+//! No protoc is needed for the message.
 //!
 //! ```text
-//! cargo run --example grpc_channel
+//! cargo run --example grpc_channel --features tonic
 //! ```
 
 use std::error::Error as StdError;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use http::{HeaderMap, Request, Response};
+use http::{HeaderMap, Response};
 use prost::Message;
 use tokio::net::TcpListener;
-use tonic::transport::{Channel, Endpoint};
-use tower::ServiceBuilder;
-use tower_conn_retry::{Backoff, ErrorClass, ReplayBody, RetryLayer, RetryPolicy};
+use tonic::transport::Endpoint;
+use tower_conn_retry::tonic::RetryChannel;
+use tower_conn_retry::{Backoff, RetryPolicy};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -27,40 +28,6 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 struct Echo {
     #[prost(string, tag = "1")]
     text: String,
-}
-
-/// The channel, wrapped: bodies recorded for a replay, connection failures
-/// and refused streams retried, and an error left once retries are spent
-/// turned into `Unavailable` with the transport error as its source.
-fn retrying(
-    channel: Channel,
-) -> impl tonic::client::GrpcService<
-    tonic::body::Body,
-    Error = BoxError,
-    ResponseBody = tonic::body::Body,
-    Future = impl Send,
-> + Clone {
-    let policy = RetryPolicy::builder()
-        .max_retries(3)
-        .backoff(Backoff::exponential(Duration::from_millis(50)))
-        // tonic's error type is its own: read its source chain.
-        .classifier(|error: &tonic::transport::Error| ErrorClass::of(error))
-        .build()
-        .expect("a valid policy");
-    ServiceBuilder::new()
-        .map_err(|error: tonic::transport::Error| -> BoxError {
-            let mut status = tonic::Status::unavailable(error.to_string());
-            status.set_source(Arc::new(error));
-            Box::new(status)
-        })
-        .map_request(|call: Request<tonic::body::Body>| {
-            call.map(|body| ReplayBody::new(body, 64 * 1024))
-        })
-        .layer(RetryLayer::new(policy))
-        .map_request(|call: Request<ReplayBody<tonic::body::Body>>| {
-            call.map(tonic::body::Body::new)
-        })
-        .service(channel)
 }
 
 #[tokio::main]
@@ -80,7 +47,12 @@ async fn main() -> Result<(), BoxError> {
     let channel = Endpoint::from_shared(format!("http://{addr}"))?
         .connect()
         .await?;
-    let mut grpc = tonic::client::Grpc::new(retrying(channel));
+    let policy = RetryPolicy::builder()
+        .max_retries(3)
+        .backoff(Backoff::exponential(Duration::from_millis(50)))
+        .build()?;
+    // The one line: a generated client takes it as well (`EchoClient::new`).
+    let mut grpc = tonic::client::Grpc::new(RetryChannel::new(channel, policy));
     grpc.ready().await?;
     let path = http::uri::PathAndQuery::from_static("/echo.Echo/Say");
     let request = tonic::Request::new(Echo {

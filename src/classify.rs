@@ -259,7 +259,8 @@ where
 }
 
 /// The error types [`DefaultClassifier`] reads: hyper-util's, hyper's,
-/// std's io error and tower's `Box<dyn Error + Send + Sync>`. Sealed: for
+/// std's io error, tower's `Box<dyn Error + Send + Sync>`, and (feature
+/// `tonic`) `tonic::transport::Error`. Sealed: for
 /// an error type of your own, pass a closure to
 /// [`classifier`](crate::RetryPolicyBuilder::classifier).
 ///
@@ -315,6 +316,10 @@ macro_rules! default_classified {
 default_classified!(io::Error);
 #[cfg(feature = "hyper")]
 default_classified!(hyper_util::client::legacy::Error, hyper::Error);
+// A tonic `Channel`'s error (feature `tonic`): read like any chain, with
+// tonic's `ConnectError` under it standing as a failed connect.
+#[cfg(feature = "tonic")]
+default_classified!(::tonic::transport::Error);
 
 impl sealed::Chain for Box<dyn StdError + Send + Sync> {
     fn chain(&self) -> &(dyn StdError + 'static) {

@@ -203,6 +203,9 @@
 //! - `metrics`: the counts of [`RetryStats`] are published through the
 //!   [`metrics`](https://docs.rs/metrics) facade (see `# Metrics`).
 //!
+//! - `tonic`: `tonic::RetryChannel` wraps a tonic `Channel` in one line,
+//!   and the default classifier reads `tonic::transport::Error`.
+//!
 //! With `default-features = false` the layer is generic, with no hyper in
 //! the tree.
 //!
@@ -284,6 +287,8 @@ mod shapes;
 mod stats;
 mod telemetry;
 mod timer;
+#[cfg(feature = "tonic")]
+pub mod tonic;
 
 pub use attempt_count::AttemptCount;
 pub use backoff::{Backoff, Delays, Jitter};

@@ -68,7 +68,7 @@ use crate::replay::ReplayBody;
 #[diagnostic::on_unimplemented(
     message = "the retry layer cannot send a `{Self}` again",
     label = "`{Self}` does not implement `CloneRequest`",
-    note = "an `http::Request` whose body is not `Clone` (`hyper::body::Incoming`, `tonic::body::Body`, a stream): wrap the body in `ReplayBody`: `request.map(|body| ReplayBody::new(body, 64 * 1024))`; or use a `Clone` body such as `Full<Bytes>`",
+    note = "an `http::Request` whose body is not `Clone` (`hyper::body::Incoming`, `tonic::body::Body`, a stream): wrap the body in `ReplayBody`: `request.map(|body| ReplayBody::new(body, 64 * 1024))`; or use a `Clone` body such as `Full<Bytes>`; around a tonic `Channel`, `tower_conn_retry::tonic::RetryChannel::new(channel, policy)` (feature `tonic`) does it all",
     note = "any other request type needs no impl: wrap it in `Retryable::idempotent(request)` (or `Retryable::not_idempotent`); for a type of your own, implement `CloneRequest` (and a no-op `RecordAttempts`)"
 )]
 pub trait CloneRequest: Sized {
