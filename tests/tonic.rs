@@ -214,14 +214,12 @@ mod connect_failures {
     use std::error::Error as _;
     use std::io;
     use std::net::SocketAddr;
-    use std::sync::atomic::AtomicUsize;
     use std::sync::{Arc, Mutex};
     use std::task::{Context, Poll};
     use std::time::Instant;
 
     use hyper_util::client::legacy::connect::dns::Name;
     use hyper_util::client::legacy::connect::HttpConnector;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpSocket, TcpStream};
     use tonic::transport::Channel;
     use tower_conn_retry::ErrorClass;
@@ -361,49 +359,9 @@ mod connect_failures {
         assert_eq!(ErrorClass::of(&dns), ErrorClass::Other);
     }
 
-    /// An HTTP/2 "server" on 127.0.0.1 that reads each connection's frames
-    /// until a HEADERS frame (the call arrived, and counts as processed),
-    /// then resets the connection (SO_LINGER 0: RST).
-    async fn resetting_server() -> (SocketAddr, Arc<AtomicUsize>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let processed = Arc::new(AtomicUsize::new(0));
-        let counted = processed.clone();
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let counted = counted.clone();
-                tokio::spawn(async move {
-                    // An empty SETTINGS frame.
-                    let _ = stream.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await;
-                    let mut preface = [0; 24];
-                    if stream.read_exact(&mut preface).await.is_err() {
-                        return;
-                    }
-                    for _ in 0..64 {
-                        let mut head = [0; 9];
-                        if stream.read_exact(&mut head).await.is_err() {
-                            return;
-                        }
-                        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-                        let mut payload = vec![0; len];
-                        if stream.read_exact(&mut payload).await.is_err() {
-                            return;
-                        }
-                        if head[3] == 0x1 {
-                            counted.fetch_add(1, Ordering::SeqCst);
-                            let _ = stream.set_zero_linger();
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        (addr, processed)
-    }
-
     #[tokio::test]
     async fn a_call_whose_connection_was_reset_after_it_arrived_is_not_sent_again() {
-        let (addr, processed) = resetting_server().await;
+        let (addr, processed) = crate::support::grpc::resetting_server().await;
         let channel = Endpoint::from_shared(format!("http://{addr}"))
             .unwrap()
             .connect_lazy();

@@ -292,51 +292,9 @@ async fn a_call_whose_body_outgrew_the_replay_limit_is_sent_once() {
 
 // ===== a call that may have been processed =====
 
-/// An HTTP/2 "server" on 127.0.0.1 that reads each connection's frames
-/// until a HEADERS frame (the call arrived: it counts as processed), then
-/// resets the connection (SO_LINGER 0: RST).
-async fn resetting_after_the_call() -> (SocketAddr, Arc<AtomicUsize>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let processed = Arc::new(AtomicUsize::new(0));
-    let counted = processed.clone();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let counted = counted.clone();
-            tokio::spawn(async move {
-                // An empty SETTINGS frame, then the client's preface.
-                let _ = stream.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await;
-                let mut preface = [0; 24];
-                if stream.read_exact(&mut preface).await.is_err() {
-                    return;
-                }
-                for _ in 0..64 {
-                    let mut head = [0; 9];
-                    if stream.read_exact(&mut head).await.is_err() {
-                        return;
-                    }
-                    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-                    let mut payload = vec![0; len];
-                    if stream.read_exact(&mut payload).await.is_err() {
-                        return;
-                    }
-                    if head[3] == 0x1 {
-                        counted.fetch_add(1, Ordering::SeqCst);
-                        let _ = stream.set_zero_linger();
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (addr, processed)
-}
-
 #[tokio::test]
 async fn a_call_whose_connection_was_reset_after_it_arrived_keeps_tonics_status() {
-    let (addr, processed) = resetting_after_the_call().await;
+    let (addr, processed) = support::grpc::resetting_server().await;
     let channel = Endpoint::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect_lazy();

@@ -4,6 +4,8 @@
 //! REFUSED_STREAM and answers the second.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, Response};
@@ -115,4 +117,46 @@ fn answer_echo(body: Bytes, mut respond: h2::server::SendResponse<Bytes>) {
     let mut trailers = HeaderMap::new();
     trailers.insert("grpc-status", "0".parse().unwrap());
     let _ = send.send_trailers(trailers);
+}
+
+/// An HTTP/2 "server" on 127.0.0.1 that reads each connection's frames
+/// until a HEADERS frame (the call arrived, and counts as processed),
+/// then resets the connection (SO_LINGER 0: RST).
+pub async fn resetting_server() -> (SocketAddr, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let processed = Arc::new(AtomicUsize::new(0));
+    let counted = processed.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                // An empty SETTINGS frame.
+                let _ = stream.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await;
+                let mut preface = [0; 24];
+                if stream.read_exact(&mut preface).await.is_err() {
+                    return;
+                }
+                for _ in 0..64 {
+                    let mut head = [0; 9];
+                    if stream.read_exact(&mut head).await.is_err() {
+                        return;
+                    }
+                    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+                    let mut payload = vec![0; len];
+                    if stream.read_exact(&mut payload).await.is_err() {
+                        return;
+                    }
+                    if head[3] == 0x1 {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        let _ = stream.set_zero_linger();
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, processed)
 }
