@@ -85,14 +85,28 @@ impl Telemetry {
         let Ok(pause) = timer.pause(INTERVAL) else {
             return false;
         };
-        let telemetry: Weak<Self> = Arc::downgrade(self);
+        // The summary is written when the task ends, however it ends: a
+        // runtime shut down before the interval is over (a short-lived
+        // runtime, a `#[tokio::test]`'s) drops the task unrun, and the
+        // summary, armed, would otherwise never be written, nor any later
+        // one while the policy lives.
+        let flush = FlushOnDrop(Arc::downgrade(self));
         drop(runtime.spawn(async move {
             pause.await;
-            if let Some(telemetry) = telemetry.upgrade() {
-                telemetry.report.flush(telemetry.name());
-            }
+            drop(flush);
         }));
         true
+    }
+}
+
+/// Writes the policy's summary when dropped, if the policy is still there.
+struct FlushOnDrop(Weak<Telemetry>);
+
+impl Drop for FlushOnDrop {
+    fn drop(&mut self) {
+        if let Some(telemetry) = self.0.upgrade() {
+            telemetry.report.flush(telemetry.name());
+        }
     }
 }
 
