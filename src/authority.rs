@@ -74,12 +74,14 @@ impl AuthorityState {
         counts
     }
 
-    /// How the stats name it: `scheme://authority`, or `""` if the
-    /// requests name neither.
+    /// How the stats name it: its key (`scheme://host:port`, lowercase,
+    /// the default port explicit, never the user information a URI may
+    /// carry, as the metrics label it), or `""` if the requests name
+    /// neither.
     fn label(&self) -> String {
         match (&*self.scheme, &*self.authority) {
             ("", "") => String::new(),
-            (scheme, authority) => format!("{scheme}://{authority}"),
+            (scheme, authority) => KeyBuffer::new().key(scheme, authority).to_owned(),
         }
     }
 

@@ -94,7 +94,8 @@ impl GiveUp {
 }
 
 /// The request a give-up was about, as the events name it: its method and
-/// authority, never its path or query (which may carry secrets). Empty
+/// authority, never its path or query, nor the authority's user
+/// information (`user:password@`), which may carry secrets. Empty
 /// when the request names none (an origin-form URI, a request that is not
 /// HTTP): the events then leave the field out.
 #[derive(Clone, Copy, Debug)]
