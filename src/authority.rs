@@ -318,7 +318,8 @@ pub(crate) struct Authorities {
     // The `authority` label values published so far: at most
     // `max_authorities`, as a recorder keeps every series it was given.
     #[cfg(feature = "metrics")]
-    labelled: std::sync::Mutex<std::collections::HashSet<Box<str>>>,
+    // (Boxed: it is touched only as a state is made.)
+    labelled: Box<std::sync::Mutex<std::collections::HashSet<Box<str>>>>,
 }
 
 impl Authorities {
