@@ -253,9 +253,17 @@ impl Scopes {
                     *total += counts;
                     each.push(authority_stats(state.label(), counts));
                 }
+                // Always in the total: a request counted in a state
+                // forgotten while it was in flight retries through the
+                // overflow state, which then counts retries and give-ups
+                // but no request.
                 let overflow = authorities.overflow.counts();
-                if overflow.requests > 0 {
-                    *total += overflow;
+                *total += overflow;
+                let counted = RetryCounts {
+                    budget_balance: None,
+                    ..overflow
+                };
+                if counted != RetryCounts::default() {
                     each.push(authority_stats("(overflow)".to_owned(), overflow));
                 }
                 drop(table);
