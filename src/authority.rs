@@ -74,12 +74,14 @@ impl AuthorityState {
         counts
     }
 
-    /// How the stats name it: `scheme://authority`, or `""` if the
-    /// requests name neither.
+    /// How the stats name it: its key (`scheme://host:port`, lowercase,
+    /// the default port explicit, never the user information a URI may
+    /// carry, as the metrics label it), or `""` if the requests name
+    /// neither.
     fn label(&self) -> String {
         match (&*self.scheme, &*self.authority) {
             ("", "") => String::new(),
-            (scheme, authority) => format!("{scheme}://{authority}"),
+            (scheme, authority) => KeyBuffer::new().key(scheme, authority).to_owned(),
         }
     }
 
@@ -186,6 +188,8 @@ impl Scopes {
                 retired: Box::default(),
                 settings,
                 policy: policy.map(Arc::from),
+                #[cfg(feature = "metrics")]
+                labelled: Default::default(),
             }),
         }
     }
@@ -249,9 +253,17 @@ impl Scopes {
                     *total += counts;
                     each.push(authority_stats(state.label(), counts));
                 }
+                // Always in the total: a request counted in a state
+                // forgotten while it was in flight retries through the
+                // overflow state, which then counts retries and give-ups
+                // but no request.
                 let overflow = authorities.overflow.counts();
-                if overflow.requests > 0 {
-                    *total += overflow;
+                *total += overflow;
+                let counted = RetryCounts {
+                    budget_balance: None,
+                    ..overflow
+                };
+                if counted != RetryCounts::default() {
                     each.push(authority_stats("(overflow)".to_owned(), overflow));
                 }
                 drop(table);
@@ -311,9 +323,37 @@ pub(crate) struct Authorities {
     settings: Settings,
     // The policy's name, which its authorities' counts are published under.
     policy: Option<Arc<str>>,
+    // The `authority` label values published so far: at most
+    // `max_authorities`, as a recorder keeps every series it was given.
+    #[cfg(feature = "metrics")]
+    // (Boxed: it is touched only as a state is made.)
+    labelled: Box<std::sync::Mutex<std::collections::HashSet<Box<str>>>>,
 }
 
 impl Authorities {
+    /// The `authority` label of a new state for `key`: the key, if it was
+    /// labelled before or fewer than `max_authorities` keys were;
+    /// `(overflow)` otherwise. The table forgets idle authorities to make
+    /// room, but a recorder keeps their series: without this bound, a
+    /// policy whose authorities come from user input would add a series
+    /// per authority for as long as it runs. Taken only as a state is
+    /// made, under the table's write lock.
+    #[cfg(feature = "metrics")]
+    fn label_of<'k>(&self, key: &'k str) -> &'k str {
+        let mut labelled = self
+            .labelled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if labelled.contains(key) {
+            key
+        } else if labelled.len() < self.settings.budget.max_authorities {
+            labelled.insert(key.into());
+            key
+        } else {
+            "(overflow)"
+        }
+    }
+
     fn state(&self, scheme: &str, authority: &str) -> Arc<AuthorityState> {
         let mut buffer = KeyBuffer::new();
         let key = buffer.key(scheme, authority);
@@ -355,6 +395,8 @@ impl Authorities {
         // Published as `scheme://host:port` (the key: normalized, without
         // user information); a request naming neither, without the label.
         let label = Some(key).filter(|_| !(scheme.is_empty() && authority.is_empty()));
+        #[cfg(feature = "metrics")]
+        let label = label.map(|key| self.label_of(key));
         let counters = Counters::published(self.policy.as_deref(), label);
         let state = Arc::new(AuthorityState::new(
             &self.settings,

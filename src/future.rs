@@ -673,13 +673,17 @@ where
         && <C as Classify<E, Req>>::is_timeout(&policy.classifier, error)
 }
 
-/// The method and authority of a request, for the events.
+/// The method and authority of a request, for the events: the authority
+/// without the user information a URI may carry (`user:password@`).
 fn target<Req: CloneRequest>(request: &Req) -> Target<'_> {
     Target {
         method: request.head().map_or("", |head| head.method.as_str()),
-        authority: request
-            .authority()
-            .map_or("", |authority| authority.as_str()),
+        authority: request.authority().map_or("", |authority| {
+            let authority = authority.as_str();
+            authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host_port)| host_port)
+        }),
     }
 }
 

@@ -229,8 +229,10 @@
 //! [name](RetryPolicyBuilder::name); left out when unnamed) and, under a
 //! per-authority budget, `authority` (`scheme://host:port`, lowercase, the
 //! default port explicit, no user information; `(overflow)` for the
-//! authorities past [`max_authorities`](RetryBudget::max_authorities), so
-//! the label's values are bounded). Without a budget, under a shared one,
+//! authorities past [`max_authorities`](RetryBudget::max_authorities), and
+//! for an authority first seen after the policy labelled
+//! `max_authorities` others, so the label has at most `max_authorities + 1`
+//! values per policy, however many authorities come and go). Without a budget, under a shared one,
 //! and for a request that names no authority, there is no `authority`
 //! label. `class` is `connect`, `not_processed` or `connection_lost`;
 //! `reason` is `retries_spent`, `deadline`, `budget`, `waited`,

@@ -7,7 +7,7 @@
 //! `warn` summary counts what gave up, by reason and by class. The first
 //! give-up after a quiet spell starts an interval: its summary is written
 //! when the interval ends (by a timer task holding no more than a weak
-//! reference to the policy), so it counts the whole burst, not its first
+//! reference to the policy; or sooner, if the task's runtime shuts down), so it counts the whole burst, not its first
 //! request, and every give-up is in a summary within one interval, even if
 //! nothing gives up after it. Without a runtime to run that task on, a
 //! give-up writes the summary itself once an interval has passed since
@@ -94,7 +94,8 @@ impl GiveUp {
 }
 
 /// The request a give-up was about, as the events name it: its method and
-/// authority, never its path or query (which may carry secrets). Empty
+/// authority, never its path or query, nor the authority's user
+/// information (`user:password@`), which may carry secrets. Empty
 /// when the request names none (an origin-form URI, a request that is not
 /// HTTP): the events then leave the field out.
 #[derive(Clone, Copy, Debug)]

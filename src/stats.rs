@@ -69,8 +69,8 @@ pub struct RetryStats {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AuthorityStats {
-    /// `scheme://host:port` as first seen (lowercase scheme and host, the
-    /// default port made explicit); `""` for requests that name none (an
+    /// `scheme://host:port` (lowercase scheme and host, the default port
+    /// made explicit, without the user information a URI may carry); `""` for requests that name none (an
     /// origin-form URI, as above a tonic `Channel`), and `"(overflow)"` for
     /// the state shared by the authorities past `max_authorities`.
     pub authority: String,

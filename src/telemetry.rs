@@ -2,6 +2,7 @@
 //! by every clone of the policy.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
 use crate::counters::{class_index, Counters};
@@ -14,6 +15,11 @@ pub(crate) struct Telemetry {
     /// budget), and of the authorities forgotten from the table.
     pub(crate) counters: Counters,
     report: GiveUpReport,
+    // The timer failed a summary once (tokio's, on a runtime without its
+    // time driver: a panic contained, which the panic hook still sees):
+    // the summaries are written inline from then on, not asked of the
+    // timer again at every give-up.
+    no_timer: AtomicBool,
 }
 
 impl Telemetry {
@@ -22,6 +28,7 @@ impl Telemetry {
             counters: Counters::published(name.as_deref(), None),
             name,
             report: GiveUpReport::new(),
+            no_timer: AtomicBool::new(false),
         }
     }
 
@@ -77,22 +84,40 @@ impl Telemetry {
     /// Writes the summary one interval from now, from a task on the
     /// current tokio runtime that holds the policy only weakly (dropping
     /// the policy writes what is left). False if there is no runtime or no
-    /// timer.
+    /// timer (and, once the timer failed, from then on).
     fn flush_later(self: &Arc<Self>, timer: &Timer) -> bool {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return false;
         };
+        if self.no_timer.load(Ordering::Relaxed) {
+            return false;
+        }
         let Ok(pause) = timer.pause(INTERVAL) else {
+            self.no_timer.store(true, Ordering::Relaxed);
             return false;
         };
-        let telemetry: Weak<Self> = Arc::downgrade(self);
+        // The summary is written when the task ends, however it ends: a
+        // runtime shut down before the interval is over (a short-lived
+        // runtime, a `#[tokio::test]`'s) drops the task unrun, and the
+        // summary, armed, would otherwise never be written, nor any later
+        // one while the policy lives.
+        let flush = FlushOnDrop(Arc::downgrade(self));
         drop(runtime.spawn(async move {
             pause.await;
-            if let Some(telemetry) = telemetry.upgrade() {
-                telemetry.report.flush(telemetry.name());
-            }
+            drop(flush);
         }));
         true
+    }
+}
+
+/// Writes the policy's summary when dropped, if the policy is still there.
+struct FlushOnDrop(Weak<Telemetry>);
+
+impl Drop for FlushOnDrop {
+    fn drop(&mut self) {
+        if let Some(telemetry) = self.0.upgrade() {
+            telemetry.report.flush(telemetry.name());
+        }
     }
 }
 

@@ -1,0 +1,60 @@
+//! A policy that never pauses (`Backoff::none()`, no budget) works on a
+//! tokio runtime built without its time driver: its retries need no
+//! timer. Its give-ups must not make tokio panic either: the summary's
+//! timer task asked `tokio::time` for a `Sleep` on every give-up, a panic
+//! the layer contains (in a `panic = "unwind"` build) but that the panic
+//! hook still sees, once per failed request (an application's hook that
+//! reports panics, or aborts, sees one per give-up).
+
+use std::io::{self, ErrorKind};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tower::{service_fn, Service, ServiceExt};
+use tower_conn_retry::{Backoff, Retry, RetryPolicy};
+
+static PANICS: AtomicUsize = AtomicUsize::new(0);
+
+#[test]
+fn give_ups_without_a_time_driver_panic_at_most_once_per_policy() {
+    std::panic::set_hook(Box::new(|_| {
+        PANICS.fetch_add(1, Ordering::SeqCst);
+    }));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let refusing = service_fn(|_: http::Request<String>| async {
+        Err::<http::Response<String>, _>(io::Error::from(ErrorKind::ConnectionRefused))
+    });
+    let policy = RetryPolicy::builder()
+        .max_retries(1)
+        .backoff(Backoff::none())
+        .no_budget()
+        .build()
+        .unwrap();
+    let mut service = Retry::new(refusing, policy);
+    let mut calls = 0;
+    runtime.block_on(async {
+        for _ in 0..20 {
+            let request = http::Request::get("http://127.0.0.1:9/")
+                .body(String::new())
+                .unwrap();
+            service
+                .ready()
+                .await
+                .unwrap()
+                .call(request)
+                .await
+                .unwrap_err();
+            calls += 1;
+        }
+    });
+    let _ = std::panic::take_hook();
+    assert_eq!(calls, 20);
+    let stats = service.stats();
+    assert_eq!(stats.total.give_ups.retries_spent, 20);
+    assert!(
+        PANICS.load(Ordering::SeqCst) <= 1,
+        "{} panics (contained) for 20 give-ups",
+        PANICS.load(Ordering::SeqCst)
+    );
+}
