@@ -92,6 +92,14 @@ impl Telemetry {
         if self.no_timer.load(Ordering::Relaxed) {
             return false;
         }
+        // The summary's timer is always the checked one: a policy trusted
+        // with `tokio_timer()` may never pause (no backoff, no budget) on
+        // a runtime without the time driver, and its give-ups must not
+        // make tokio panic.
+        let timer = match timer {
+            Timer::TokioTrusted => &Timer::Tokio,
+            timer => timer,
+        };
         let Ok(pause) = timer.pause(INTERVAL) else {
             self.no_timer.store(true, Ordering::Relaxed);
             return false;
