@@ -418,18 +418,7 @@ impl<S, Req, C> Resend<S, Req, C> {
         }
         let attempts = done + 1;
         let give_up = |reason: GiveUp, error: &E| {
-            let counters = authority
-                .as_deref()
-                .map_or(&policy.telemetry.counters, |state| &state.counters);
-            let failure = Failure {
-                class,
-                attempts,
-                target,
-                timed_out: timed_out(policy, error),
-            };
-            policy
-                .telemetry
-                .give_up(counters, &policy.timer, reason, failure, error);
+            self.give_up_with(authority.as_deref(), reason, class, attempts, error);
         };
         if done >= policy.max_retries {
             give_up(GiveUp::RetriesSpent, &error);
