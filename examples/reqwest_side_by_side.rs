@@ -54,7 +54,7 @@ async fn main() {
         .build()
         .unwrap();
     let conn_retry = ClientBuilder::new(plain_client())
-        .with(RetryMiddleware::new(policy))
+        .with(RetryMiddleware::new(policy).client_follows_no_redirects())
         .build();
 
     println!("{POSTS} POSTs each, {CONCURRENCY} at a time; server up {UP:?} / down {DOWN:?}, one in five read requests answered by a reset");
@@ -74,11 +74,13 @@ async fn main() {
     }
 }
 
-/// reqwest without TLS, and with its own retry off (it retries only HTTP/2
-/// NACKs anyway; this server speaks HTTP/1).
+/// reqwest without TLS, with its own retry off (it retries only HTTP/2
+/// NACKs anyway; this server speaks HTTP/1), and following no redirects
+/// (this server sends none), so `RetryMiddleware` may be told so.
 fn plain_client() -> reqwest::Client {
     reqwest::Client::builder()
         .retry(reqwest::retry::never())
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
 }

@@ -127,6 +127,37 @@ impl<C> RetryPolicy<C> {
         &self.classifier
     }
 
+    /// The same policy (sharing its budget, gates and counts) with
+    /// `classifier`.
+    pub(crate) fn with_classifier<C2>(self, classifier: C2) -> RetryPolicy<C2> {
+        let RetryPolicy {
+            max_retries,
+            backoff,
+            max_elapsed,
+            classifier: _,
+            seed,
+            scopes,
+            max_wait,
+            idempotent_when,
+            idempotent_only,
+            timer,
+            telemetry,
+        } = self;
+        RetryPolicy {
+            max_retries,
+            backoff,
+            max_elapsed,
+            classifier,
+            seed,
+            scopes,
+            max_wait,
+            idempotent_when,
+            idempotent_only,
+            timer,
+            telemetry,
+        }
+    }
+
     /// The policy's [name](RetryPolicyBuilder::name), if it has one.
     pub fn name(&self) -> Option<&str> {
         self.telemetry.name()
@@ -396,33 +427,8 @@ impl<C> RetryPolicyBuilder<C> {
     /// [`ConnectorClassifier`](crate::ConnectorClassifier).
     #[must_use = "the builder is consumed: use the one this returns"]
     pub fn classifier<C2>(self, classifier: C2) -> RetryPolicyBuilder<C2> {
-        let RetryPolicy {
-            max_retries,
-            backoff,
-            max_elapsed,
-            classifier: _,
-            seed,
-            scopes,
-            max_wait,
-            idempotent_when,
-            idempotent_only,
-            timer,
-            telemetry,
-        } = self.policy;
         RetryPolicyBuilder {
-            policy: RetryPolicy {
-                max_retries,
-                backoff,
-                max_elapsed,
-                classifier,
-                seed,
-                scopes,
-                max_wait,
-                idempotent_when,
-                idempotent_only,
-                timer,
-                telemetry,
-            },
+            policy: self.policy.with_classifier(classifier),
             budget: self.budget,
             name: self.name,
         }

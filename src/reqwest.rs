@@ -154,13 +154,17 @@ pub fn classify_connection_failures(
 /// A reqwest-middleware [`Middleware`] that retries connection failures,
 /// and only those, by a [`RetryPolicy`].
 ///
-/// A request whose connect failed, or whose HTTP/2 stream the server
-/// refused, is sent again whatever its method; one whose connection broke
-/// after it may have been written only if it is idempotent (its method, an
+/// A request whose connection broke after it may have been written is
+/// sent again only if it is idempotent (its method, an
 /// `Idempotency-Key` header, or the policy's
 /// [`idempotent_when`](crate::RetryPolicyBuilder::idempotent_when) hook,
 /// which sees the middleware's [`Extensions`] in
-/// [`RequestHead::extensions`]). Responses, whatever their status, come back
+/// [`RequestHead::extensions`]). So is, by default, one whose connect failed
+/// or whose HTTP/2 stream was refused: reqwest may have followed a redirect
+/// to get there, after the first server processed the request. For a
+/// client that follows no redirects, say so with
+/// [`client_follows_no_redirects`](Self::client_follows_no_redirects), and
+/// such a request is sent again whatever its method. Responses, whatever their status, come back
 /// untouched; a response that took more than one attempt carries
 /// [`Attempts`] in its extensions.
 ///
@@ -195,15 +199,59 @@ pub fn classify_connection_failures(
 /// ```
 #[derive(Clone)]
 pub struct RetryMiddleware {
-    policy: Arc<RetryPolicy>,
+    policy: RetryPolicy,
+    // The same policy (its budget and counts shared), classifying by where
+    // the request may have gone: see `client_follows_no_redirects`.
+    retrying: Arc<RetryPolicy<AfterRedirects>>,
 }
 
 impl RetryMiddleware {
-    /// A middleware retrying by `policy`.
+    /// A middleware retrying by `policy`, for a client that may follow
+    /// redirects (reqwest's default, up to 10): see
+    /// [`client_follows_no_redirects`](Self::client_follows_no_redirects).
     pub fn new(policy: RetryPolicy) -> Self {
-        Self {
-            policy: Arc::new(policy),
-        }
+        Self::classifying(policy, AfterRedirects { may_redirect: true })
+    }
+
+    fn classifying(policy: RetryPolicy, classifier: AfterRedirects) -> Self {
+        let retrying = Arc::new(policy.clone().with_classifier(classifier));
+        Self { policy, retrying }
+    }
+
+    /// Declares that the client below follows no redirects (built with
+    /// `reqwest::redirect::Policy::none()`), so a failed connect or a
+    /// refused HTTP/2 stream proves the request was not sent, and any
+    /// request is sent again after it.
+    ///
+    /// By default the middleware cannot tell: reqwest follows redirects
+    /// below the middleware (tower-http's `FollowRedirect` in reqwest
+    /// 0.13's `ClientBuilder::build`), and the error of a later hop carries
+    /// the first URL (`PendingRequest::poll`, `if_no_url`). A POST the first
+    /// server processed and answered with a redirect to a host that
+    /// refuses the connection would look like a POST that never left. So
+    /// such a failure counts as a lost connection: an idempotent request
+    /// is still sent again, any other is returned.
+    ///
+    /// ```
+    /// use tower_conn_retry::reqwest::RetryMiddleware;
+    ///
+    /// let reqwest = reqwest::Client::builder()
+    ///     .redirect(reqwest::redirect::Policy::none())
+    ///     .build()
+    ///     .unwrap();
+    /// let client = reqwest_middleware::ClientBuilder::new(reqwest)
+    ///     .with(RetryMiddleware::default().client_follows_no_redirects())
+    ///     .build();
+    /// # let _ = client;
+    /// ```
+    #[must_use = "the middleware is consumed: use the one this returns"]
+    pub fn client_follows_no_redirects(self) -> Self {
+        Self::classifying(
+            self.policy,
+            AfterRedirects {
+                may_redirect: false,
+            },
+        )
     }
 
     /// The policy.
@@ -254,7 +302,7 @@ impl Middleware for RetryMiddleware {
             next,
             extensions: Arc::clone(&shared),
         };
-        let mut retry = Retry::shared(service, Arc::clone(&self.policy));
+        let mut retry = Retry::shared(service, Arc::clone(&self.retrying));
         std::future::poll_fn(|cx| retry.poll_ready(cx)).await?;
         let result = retry.call(attempt).await;
         *extensions = std::mem::take(&mut *shared.lock().unwrap_or_else(PoisonError::into_inner));
@@ -356,6 +404,31 @@ impl CloneRequest for Attempt {
 impl RecordAttempts<Response> for Attempt {
     fn record_attempts(response: &mut Response, attempts: u32) {
         response.extensions_mut().insert(Attempts(attempts));
+    }
+}
+
+/// The middleware's classifier: the default one, but where the client may
+/// follow redirects, a failed connect or a refused stream may be a later
+/// hop's, after the first server processed the request: at most
+/// [`ErrorClass::ConnectionLost`] then.
+#[derive(Clone, Copy, Debug)]
+struct AfterRedirects {
+    may_redirect: bool,
+}
+
+impl<Req> Classify<reqwest_middleware::Error, Req> for AfterRedirects {
+    fn classify(&self, error: &reqwest_middleware::Error) -> ErrorClass {
+        let class = <DefaultClassifier as Classify<_, Req>>::classify(&DefaultClassifier, error);
+        match class {
+            ErrorClass::Connect | ErrorClass::NotProcessed if self.may_redirect => {
+                ErrorClass::ConnectionLost
+            }
+            class => class,
+        }
+    }
+
+    fn is_timeout(&self, error: &reqwest_middleware::Error) -> bool {
+        <DefaultClassifier as Classify<_, Req>>::is_timeout(&DefaultClassifier, error)
     }
 }
 

@@ -30,13 +30,19 @@ fn policy(max_retries: u32) -> RetryPolicy {
 }
 
 /// A reqwest client through `RetryMiddleware`, with reqwest's own retry
-/// off (its default retries HTTP/2 NACKs itself).
+/// off (its default retries HTTP/2 NACKs itself), and following no
+/// redirects, as the middleware is told: a failed connect then proves the
+/// request never left.
 fn client(
     reqwest: reqwest::ClientBuilder,
     max_retries: u32,
 ) -> (ClientWithMiddleware, RetryMiddleware) {
-    let reqwest = reqwest.retry(reqwest::retry::never()).build().unwrap();
-    let middleware = RetryMiddleware::new(policy(max_retries));
+    let reqwest = reqwest
+        .retry(reqwest::retry::never())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let middleware = RetryMiddleware::new(policy(max_retries)).client_follows_no_redirects();
     let client = reqwest_middleware::ClientBuilder::new(reqwest)
         .with(middleware.clone())
         .build();
@@ -357,4 +363,91 @@ async fn reqwest_retry_default_resends_a_post_the_server_read() {
         .unwrap_err();
 
     assert_eq!(requests.count(&Method::POST), 3);
+}
+
+/// reqwest follows redirects below the middleware, and a later hop's error
+/// carries the first URL: a POST the server processed and answered 303,
+/// whose redirect target refuses the connection, looks like a POST that
+/// never left. By default (a client that may follow redirects) it is
+/// returned, not sent again to the server that processed it. (It was sent
+/// 4 times with `max_retries(3)`.)
+#[tokio::test]
+async fn a_post_redirected_to_a_refusing_host_is_not_sent_again() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tokio::io::AsyncWriteExt;
+
+    let dead = server::unused_addr();
+    let posts = Arc::new(AtomicUsize::new(0));
+    let counted = posts.clone();
+    let addr = server::serve_raw(move |mut stream| {
+        let counted = counted.clone();
+        async move {
+            if server::read_request(&mut stream).await.is_some() {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let answer = format!(
+                    "HTTP/1.1 303 See Other\r\nlocation: http://{dead}/done\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+            }
+        }
+    })
+    .await;
+    let reqwest = reqwest::Client::builder()
+        .retry(reqwest::retry::never())
+        .build()
+        .unwrap();
+    let middleware = RetryMiddleware::new(policy(3));
+    let client = reqwest_middleware::ClientBuilder::new(reqwest)
+        .with(middleware.clone())
+        .build();
+
+    let error = client
+        .post(format!("http://{addr}/orders"))
+        .body("order 1")
+        .send()
+        .await
+        .unwrap_err();
+
+    assert!(error.is_connect(), "{error:?}");
+    assert_eq!(
+        posts.load(Ordering::SeqCst),
+        1,
+        "the processed POST was sent again"
+    );
+    let total = middleware.stats().total;
+    assert_eq!(total.give_ups.not_idempotent, 1, "{total:?}");
+}
+
+/// By default a failed connect is a lost connection to the middleware: a
+/// GET is still sent again until the late server answers; a POST is
+/// returned unless the middleware is told the client follows no
+/// redirects.
+#[tokio::test]
+async fn by_default_only_idempotent_requests_are_retried_after_a_failed_connect() {
+    let addr = server::unused_addr();
+    let requests = server::serve_ok_after(addr, Duration::from_millis(100));
+    let reqwest = reqwest::Client::builder()
+        .retry(reqwest::retry::never())
+        .build()
+        .unwrap();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest)
+        .with(RetryMiddleware::new(policy(50)))
+        .build();
+
+    client
+        .post(format!("http://{addr}/orders"))
+        .body("order 1")
+        .send()
+        .await
+        .unwrap_err();
+    let response = client
+        .get(format!("http://{addr}/orders"))
+        .send()
+        .await
+        .expect("the late server answers a retried GET");
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(requests.count(&Method::POST), 0);
+    assert_eq!(requests.count(&Method::GET), 1);
 }
