@@ -177,6 +177,18 @@ pub fn classify_connection_failures(
 /// Every clone of the policy's budget counts together: give the middleware
 /// one policy for all clients that talk to the same servers.
 ///
+/// # reqwest's own retry, below
+///
+/// A `reqwest::Client` retries by itself too, below the middleware, where
+/// the middleware cannot stop it: by default (reqwest 0.13 `src/retry.rs`,
+/// `Builder::default` and `is_retryable_error`) immediately, up to twice,
+/// after a REFUSED_STREAM or a remote GOAWAY with NO_ERROR, for any method;
+/// and hyper can report that GOAWAY for a stream it already sent (see
+/// [`ErrorClass::of`]). So build the client below with
+/// `.retry(reqwest::retry::never())`, as here, or with
+/// [`classify_connection_failures`], which keeps reqwest's retry of a
+/// refused stream, per hop, and drops its GOAWAY rule.
+///
 /// ```no_run
 /// use std::time::Duration;
 ///
@@ -189,7 +201,8 @@ pub fn classify_connection_failures(
 ///     .max_retries(4)
 ///     .backoff(Backoff::exponential(Duration::from_millis(50)).max_delay(Duration::from_secs(2)))
 ///     .build()?;
-/// let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+/// let reqwest = reqwest::Client::builder().retry(reqwest::retry::never()).build()?;
+/// let client = reqwest_middleware::ClientBuilder::new(reqwest)
 ///     .with(RetryMiddleware::new(policy))
 ///     .build();
 /// let response = client.post("http://127.0.0.1:8080/orders").body("{}").send().await?;
@@ -230,13 +243,18 @@ impl RetryMiddleware {
     /// server processed and answered with a redirect to a host that
     /// refuses the connection would look like a POST that never left. So
     /// such a failure counts as a lost connection: an idempotent request
-    /// is still sent again, any other is returned.
+    /// is still sent again, any other is returned. It is counted as one
+    /// too (`retries_total{class="connection_lost"}`), and it does not
+    /// make the retries to that authority wait for one of them to probe it
+    /// (see [`RetryBudget`](crate::RetryBudget)): they go at the budget's
+    /// pace.
     ///
     /// ```
     /// use tower_conn_retry::reqwest::RetryMiddleware;
     ///
     /// let reqwest = reqwest::Client::builder()
     ///     .redirect(reqwest::redirect::Policy::none())
+    ///     .retry(reqwest::retry::never())
     ///     .build()
     ///     .unwrap();
     /// let client = reqwest_middleware::ClientBuilder::new(reqwest)
