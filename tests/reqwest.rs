@@ -374,7 +374,7 @@ async fn reqwest_retry_default_resends_a_post_the_server_read() {
 #[tokio::test]
 async fn a_post_redirected_to_a_refusing_host_is_not_sent_again() {
     let dead = server::unused_addr();
-    let (addr, posts) = redirecting_to(format!("http://{dead}/done"), "303 See Other").await;
+    let (addr, requests) = redirecting_to(format!("http://{dead}/done"), "303 See Other").await;
     let reqwest = reqwest::Client::builder()
         .retry(reqwest::retry::never())
         .build()
@@ -392,7 +392,7 @@ async fn a_post_redirected_to_a_refusing_host_is_not_sent_again() {
         .unwrap_err();
 
     assert!(error.is_connect(), "{error:?}");
-    assert_eq!(posts.load(), 1, "the processed POST was sent again");
+    assert_eq!(requests.total(), 1, "the processed POST was sent again");
     let total = middleware.stats().total;
     assert_eq!(total.give_ups.not_idempotent, 1, "{total:?}");
 }
@@ -430,40 +430,30 @@ async fn by_default_only_idempotent_requests_are_retried_after_a_failed_connect(
     assert_eq!(requests.count(&Method::GET), 1);
 }
 
-/// A server that counts the requests it reads and answers each with
+/// A server that records the requests it reads and answers each with
 /// `status` and a `location`.
-async fn redirecting_to(location: String, status: &'static str) -> (std::net::SocketAddr, Counter) {
+async fn redirecting_to(
+    location: String,
+    status: &'static str,
+) -> (std::net::SocketAddr, Requests) {
     use tokio::io::AsyncWriteExt;
 
-    let counter = Counter::default();
-    let counted = counter.clone();
+    let requests = Requests::default();
+    let recorded = requests.clone();
     let addr = server::serve_raw(move |mut stream| {
-        let counted = counted.clone();
+        let recorded = recorded.clone();
         let answer = format!(
             "HTTP/1.1 {status}\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
         );
         async move {
-            if server::read_request(&mut stream).await.is_some() {
-                counted.add();
+            if let Some((method, _)) = server::read_request(&mut stream).await {
+                recorded.record(method, Default::default());
                 let _ = stream.write_all(answer.as_bytes()).await;
             }
         }
     })
     .await;
-    (addr, counter)
-}
-
-#[derive(Clone, Default)]
-struct Counter(std::sync::Arc<std::sync::atomic::AtomicUsize>);
-
-impl Counter {
-    fn add(&self) {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    fn load(&self) -> usize {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
-    }
+    (addr, requests)
 }
 
 /// reqwest's own retry sits below its redirects: with this crate's
@@ -472,7 +462,7 @@ impl Counter {
 #[tokio::test]
 async fn builtin_retry_resends_only_the_redirect_hop_that_failed_to_connect() {
     let dead = server::unused_addr();
-    let (addr, posts) =
+    let (addr, requests) =
         redirecting_to(format!("http://{dead}/done"), "307 Temporary Redirect").await;
     let client = builtin(reqwest::Client::builder());
 
@@ -484,5 +474,5 @@ async fn builtin_retry_resends_only_the_redirect_hop_that_failed_to_connect() {
         .unwrap_err();
 
     assert!(error.is_connect(), "{error:?}");
-    assert_eq!(posts.load(), 1, "the processed POST was sent again");
+    assert_eq!(requests.total(), 1, "the processed POST was sent again");
 }
