@@ -16,6 +16,7 @@ use http::uri::Scheme;
 
 use crate::budget::{BudgetScope, BudgetState, RetryBudget};
 use crate::counters::Counters;
+use crate::backoff::Backoff;
 use crate::gate::Gate;
 use crate::request::CloneRequest;
 use crate::stats::{AuthorityStats, RetryCounts};
@@ -49,7 +50,8 @@ impl AuthorityState {
         Self {
             budget: BudgetState::new(settings.budget),
             gate: Gate::new(
-                settings.first_probe_interval,
+                settings.probe_base,
+                settings.probe_cap,
                 settings.budget.max_waiting,
                 settings.seed ^ hasher.finish(),
             ),
@@ -102,12 +104,10 @@ impl AuthorityState {
             && same_bytes(self.authority.as_bytes(), authority.as_bytes())
     }
 
-    /// A retried request to the authority was answered: the waiting
-    /// retries may go, at the budget's pace.
+    /// A request to the authority, sent while its gate was limited, was
+    /// answered: the waiting retries may go.
     pub(crate) fn answered(&self) {
-        if self.gate.is_down() {
-            self.gate.answered(self.budget.pace());
-        }
+        self.gate.answered();
     }
 
     /// Whether nothing but the table refers to it and no request waits.
@@ -131,7 +131,9 @@ impl fmt::Debug for AuthorityState {
 #[derive(Clone, Copy, Debug)]
 struct Settings {
     budget: RetryBudget,
-    first_probe_interval: std::time::Duration,
+    // The gate probes a failing authority at the policy's backoff.
+    probe_base: std::time::Duration,
+    probe_cap: std::time::Duration,
     seed: u64,
 }
 
@@ -144,28 +146,24 @@ pub(crate) enum Scopes {
 }
 
 impl Scopes {
-    /// The states for `budget`; the gate's first probe interval is
-    /// `first_probe_interval` (the policy's backoff base); the gates draw
-    /// their randomness from `seed`.
-    pub(crate) fn new(
-        budget: RetryBudget,
-        first_probe_interval: std::time::Duration,
-        seed: u64,
-    ) -> Self {
-        Self::named(budget, first_probe_interval, seed, None)
+    /// The states for `budget`; the gates probe a failing authority at
+    /// `backoff` (the policy's); they draw their randomness from `seed`.
+    pub(crate) fn new(budget: RetryBudget, backoff: &Backoff, seed: u64) -> Self {
+        Self::named(budget, backoff, seed, None)
     }
 
     /// The states for `budget` of the policy named `policy`: their counts
     /// are published under its name.
     pub(crate) fn named(
         budget: RetryBudget,
-        first_probe_interval: std::time::Duration,
+        backoff: &Backoff,
         seed: u64,
         policy: Option<&str>,
     ) -> Self {
         let settings = Settings {
             budget,
-            first_probe_interval,
+            probe_base: backoff.base(),
+            probe_cap: backoff.cap(),
             seed,
         };
         match budget.scope {
@@ -226,7 +224,7 @@ impl Scopes {
         };
         state.budget.deposit();
         state.counters.request();
-        state.gate.is_down()
+        state.gate.is_limited()
     }
 
     /// The counts of every request through these states (`retired` holds
@@ -597,7 +595,7 @@ mod tests {
 
     #[tokio::test]
     async fn spellings_of_one_authority_share_one_state() {
-        let scopes = Scopes::new(settings(16), std::time::Duration::from_millis(100), 1);
+        let scopes = Scopes::new(settings(16), &Backoff::default(), 1);
         let a = scopes.state_of(&uri("example.com"));
         let b = scopes.state_of(&uri("EXAMPLE.com:80"));
         let c = scopes.state_of(&uri("example.com:8080"));
@@ -608,7 +606,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_table_never_holds_more_than_its_cap() {
-        let scopes = Scopes::new(settings(8), std::time::Duration::from_millis(100), 1);
+        let scopes = Scopes::new(settings(8), &Backoff::default(), 1);
         for i in 0..100 {
             let _ = scopes.state_of(&uri(&format!("host-{i}.example")));
             assert!(scopes.len() <= 8);
@@ -618,7 +616,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_cached_state_is_reused_and_a_new_authority_replaces_it() {
-        let scopes = Scopes::new(settings(8), std::time::Duration::from_millis(100), 1);
+        let scopes = Scopes::new(settings(8), &Backoff::default(), 1);
         let mut cache = None;
         scopes.deposit(&uri("a.example"), &mut cache);
         let first = Arc::clone(cache.as_ref().unwrap());
@@ -641,7 +639,7 @@ mod cache_and_overflow {
     fn scopes(max_authorities: usize) -> Scopes {
         Scopes::new(
             RetryBudget::default().max_authorities(max_authorities),
-            Duration::from_millis(100),
+            &crate::Backoff::exponential(Duration::from_millis(100)),
             1,
         )
     }
@@ -736,7 +734,7 @@ mod cache_and_overflow {
     /// The overflow state is spelled like a request without scheme or
     /// authority ("" ""), so a service caching it answers `is_for` true for
     /// an origin-form request: that request is counted in the overflow
-    /// state (and reads the overflow gate's `is_down`), while its retries
+    /// state (and reads the overflow gate's `is_limited`), while its retries
     /// and answers go through `state_of`, i.e. the table's "://:" state.
     #[test]
     fn an_origin_form_request_is_not_counted_in_a_cached_overflow_state() {

@@ -304,28 +304,6 @@ impl BudgetState {
         (self.settings.ratio * requests as f64).max(floor)
     }
 
-    /// The pace at which the budget lets retries go when they queue: its
-    /// allowance spread over the window (over the time since the budget
-    /// began, while that is shorter), as the time between two retries.
-    pub(crate) fn pace(&self) -> Duration {
-        let epoch = self.read_clock();
-        let requests = sum(&self.requests, epoch) as f64;
-        let counted_over = self
-            .settings
-            .window
-            .min(self.start.elapsed())
-            .max(self.settings.window / SLOTS as u32)
-            .as_secs_f64();
-        let per_second = (self.settings.ratio * requests / counted_over)
-            .max(f64::from(self.settings.min_per_second));
-        if per_second <= 0.0 || !per_second.is_finite() {
-            // A zero ratio and floor: no retry ever goes.
-            return self.slot();
-        }
-        Duration::try_from_secs_f64(1.0 / per_second)
-            .map_or(self.settings.window, |pace| pace.min(self.settings.window))
-    }
-
     /// A tenth of the window: the step in which room comes back.
     pub(crate) fn slot(&self) -> Duration {
         Duration::from_nanos(self.slot_nanos)

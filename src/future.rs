@@ -18,7 +18,7 @@ use crate::authority::AuthorityState;
 use crate::backoff::saturating_nanos;
 use crate::classify::{Classify, ErrorClass};
 use crate::counters::Counters;
-use crate::gate;
+use crate::gate::{self, Admitted, Asking, Outcome, Pending, Turn};
 use crate::policy::RetryPolicy;
 use crate::report::{Failure, GiveUp, Target};
 use crate::request::{CloneRequest, RecordAttempts};
@@ -27,7 +27,7 @@ use crate::timer::NoTimer;
 /// The wait before a retry: its pause, then (under a budget) its turn at
 /// the authority's gate. It ends with the time waited at the gate, or why
 /// the retry may not go.
-type Admit = Pin<Box<dyn Future<Output = Result<Duration, GiveUp>> + Send + Sync>>;
+type Admit = Pin<Box<dyn Future<Output = Result<Admitted, GiveUp>> + Send + Sync>>;
 
 pin_project! {
     /// The response future of [`Retry`](crate::Retry): attempt, classify,
@@ -119,9 +119,7 @@ where
                                 resend.counters().retry_success();
                                 record_resend_count(retries);
                             }
-                            if resend.kept.tells_gate() {
-                                resend.answered();
-                            }
+                            resend.answered();
                             return Poll::Ready(result);
                         }
                         Err(error) => error,
@@ -154,8 +152,8 @@ where
                         .as_mut()
                         .expect("only a request that can be resent pauses");
                     match admitted {
-                        Ok(waited) => {
-                            resend.waited(waited);
+                        Ok(admitted) => {
+                            resend.admitted(admitted);
                             this.state.set(State::Readying);
                             immediate += 1;
                             if immediate >= IMMEDIATE_RETRIES_PER_POLL {
@@ -241,6 +239,13 @@ struct Progress<Req> {
     class: ErrorClass,
     // Sent while its authority's connects failed: an answer is news.
     watch: bool,
+    // The gate's turn the attempt in flight holds, given back when it ends.
+    turn: Option<Turn>,
+    // The one retry after a refused stream that the budget is not charged
+    // for was made.
+    refusal_retried: bool,
+    // The request's number at the gate (0 until it first asks).
+    number: u64,
     // The authority state its retries went through: answers go back to it.
     authority: Option<Arc<AuthorityState>>,
 }
@@ -257,6 +262,9 @@ impl<Req> Progress<Req> {
             waited: Duration::ZERO,
             class: ErrorClass::Other,
             watch: false,
+            turn: None,
+            refusal_retried: false,
+            number: 0,
             authority: None,
         })
     }
@@ -267,15 +275,6 @@ impl<Req> Kept<Req> {
         match self {
             Kept::Fresh(copy) => copy,
             Kept::Retrying(progress) => &progress.copy,
-        }
-    }
-
-    /// Whether an answer to this request is news for its authority's gate:
-    /// it was retried, or sent while the authority's connects failed.
-    fn tells_gate(&self) -> bool {
-        match self {
-            Kept::Retrying(progress) => progress.done > 0 || progress.watch,
-            Kept::Fresh(_) => false,
         }
     }
 
@@ -369,6 +368,21 @@ impl<S, Req, C> Resend<S, Req, C> {
     {
         let policy = &*self.policy;
         let class = <C as Classify<E, Req>>::classify(&policy.classifier, &error);
+        // The gate learns what the attempt found: through the turn that let
+        // it go, or, for an attempt that held none, from a failed connect.
+        let turn = match &mut self.kept {
+            Kept::Retrying(progress) => progress.turn.take(),
+            Kept::Fresh(_) => None,
+        };
+        let found_down = class == ErrorClass::Connect;
+        if let Some(turn) = turn {
+            turn.end(match class {
+                ErrorClass::Connect => Outcome::ConnectFailed,
+                ErrorClass::NotProcessed => Outcome::Refused,
+                ErrorClass::ConnectionLost => Outcome::ConnectionLost,
+                _ => Outcome::Unknown,
+            });
+        }
         let copy = self.kept.copy();
         let target = target(copy);
         // Idempotency decides only after a lost connection, so it is read
@@ -413,7 +427,7 @@ impl<S, Req, C> Resend<S, Req, C> {
         // What the authority's gate learns: its connects fail.
         let authority =
             before.or_else(|| policy.scopes.as_ref().map(|scopes| scopes.state_of(copy)));
-        if let (Some(authority), ErrorClass::Connect) = (&authority, class) {
+        if let (Some(authority), true) = (&authority, found_down) {
             authority.gate.connect_failed();
         }
         let attempts = done + 1;
@@ -463,6 +477,25 @@ impl<S, Req, C> Resend<S, Req, C> {
             "connection failure; retrying"
         );
         let progress = self.kept.send_next(request);
+        // What the budget is charged for, by what the failed attempt may
+        // have cost the server (after gRPC's A6): a refused or unreachable
+        // connect never reached a server process, and the gate alone paces
+        // its retries; a connect that timed out may be a server too busy to
+        // accept (or a blackhole: the two look alike), so it is charged; the
+        // first retry after a refused stream reached the server but not its
+        // application; every other retry may cost the server work.
+        let charged = match class {
+            ErrorClass::Connect => <C as Classify<E, Req>>::is_timeout(&policy.classifier, &error),
+            ErrorClass::NotProcessed => std::mem::replace(&mut progress.refusal_retried, true),
+            _ => true,
+        };
+        if progress.number == 0 {
+            progress.number = gate::request_number();
+        }
+        let asking = Asking {
+            request: progress.number,
+            charged,
+        };
         progress.done += 1;
         progress.previous_ns = saturating_nanos(pause);
         progress.rng = Some(rng);
@@ -472,25 +505,31 @@ impl<S, Req, C> Resend<S, Req, C> {
             (None, None) => return Ok(Next::Now),
             (None, Some(timer)) => Box::pin(async move {
                 timer.await;
-                Ok(Duration::ZERO)
+                Ok(Admitted {
+                    waited: Duration::ZERO,
+                    turn: None,
+                })
             }),
             (Some(authority), timer) => {
-                // The gate's wait begins after the pause, and ends by the
-                // request's deadline and its share of `max_wait`.
-                let now = Instant::now();
-                let mut deadline = later(
-                    now,
-                    pause.saturating_add(policy.max_wait.saturating_sub(waited)),
-                );
-                if let (Some(started), Some(max_elapsed)) = (started, policy.max_elapsed) {
-                    deadline = deadline.min(later(started, max_elapsed));
-                }
+                // The gate's wait begins when the pause ends (however late
+                // the timer wakes), and ends by the request's deadline and
+                // its share of `max_wait`.
+                let may_wait = policy.max_wait.saturating_sub(waited);
+                let elapsed_deadline = match (started, policy.max_elapsed) {
+                    (Some(started), Some(max_elapsed)) => Some(later(started, max_elapsed)),
+                    _ => None,
+                };
                 let gate_timer = policy.timer.clone();
+                let pending = Pending::new(authority);
                 Box::pin(async move {
                     if let Some(timer) = timer {
                         timer.await;
                     }
-                    gate::admit(&authority, &gate_timer, deadline).await
+                    let mut deadline = later(Instant::now(), may_wait);
+                    if let Some(elapsed_deadline) = elapsed_deadline {
+                        deadline = deadline.min(elapsed_deadline);
+                    }
+                    gate::admit(pending, &gate_timer, deadline, asking).await
                 })
             }
         };
@@ -512,10 +551,12 @@ impl<S, Req, C> Resend<S, Req, C> {
         }
     }
 
-    /// The time a retry waited at the gate, counted against `max_wait`.
-    fn waited(&mut self, waited: Duration) {
+    /// A retry the gate let go: the time it waited counts against
+    /// `max_wait`, and its attempt holds the turn it took.
+    fn admitted(&mut self, admitted: Admitted) {
         if let Kept::Retrying(progress) = &mut self.kept {
-            progress.waited = progress.waited.saturating_add(waited);
+            progress.waited = progress.waited.saturating_add(admitted.waited);
+            progress.turn = admitted.turn;
         }
     }
 
@@ -591,19 +632,30 @@ impl<S, Req, C> Resend<S, Req, C> {
         }
     }
 
-    /// A retried request was answered: its authority answers again.
-    fn answered(&self)
+    /// The request was answered. If the gate let its attempt go, the turn
+    /// goes back with the news; if it was sent while its authority's
+    /// connects failed, the authority answers again.
+    #[inline]
+    fn answered(&mut self)
     where
         Req: CloneRequest,
     {
-        if let Kept::Retrying(progress) = &self.kept {
-            if let Some(authority) = &progress.authority {
-                authority.answered();
-                return;
-            }
+        let Kept::Retrying(progress) = &mut self.kept else {
+            return;
+        };
+        if let Some(turn) = progress.turn.take() {
+            turn.end(Outcome::Answered);
+            return;
+        }
+        if !(progress.done > 0 || progress.watch) {
+            return;
+        }
+        if let Some(authority) = &progress.authority {
+            authority.answered();
+            return;
         }
         if let Some(scopes) = &self.policy.scopes {
-            scopes.state_of(self.kept.copy()).answered();
+            scopes.state_of(&progress.copy).answered();
         }
     }
 }

@@ -1,20 +1,37 @@
 //! When a retry may go: what the layer has learnt of an authority (are its
-//! connects failing?) and the pace its budget allows.
+//! connects failing? is it answering again?), released by evidence.
 //!
 //! This is the per-authority half of gRPC's split between connection
 //! backoff and call retries (gRPC's `connection-backoff.md`: one backoff
-//! per address, shared by every call): while an authority's connects fail,
-//! one retry at a time probes it, at growing intervals, and every other
-//! retry waits instead of adding a doomed attempt. When a probe is answered,
-//! the waiting retries go at the budget's pace, like a client-side rate
-//! limiter (AWS SDKs' adaptive retry mode), so the backlog of an outage
-//! reaches the returning server a few at a time. Each request's own backoff
-//! and retry count still apply: the gate only delays a retry, bounded by
-//! the request's deadline, and never makes one.
+//! per address, shared by every call). The gate has three phases:
+//!
+//! - **Open**: nothing is known against the authority; a retry goes after
+//!   its own pause.
+//! - **Down**: a connect failed. One retry at a time probes the authority,
+//!   the next no sooner than the probe interval after a failed one (the
+//!   policy's own backoff, base doubling up to the policy's cap and at most
+//!   [`MAX_PROBE_INTERVAL`], with equal jitter); the other retries wait for
+//!   a probe's answer instead of adding doomed attempts. A request alone at
+//!   the gate (nobody else waits) is its own probe and goes after its own
+//!   pause: the gate delays a retry only on the evidence of other requests.
+//! - **Recovering**: a probe (or any request sent while down) was answered.
+//!   Waiting retries are released as fast as the server keeps answering, in
+//!   the manner of TCP's slow start: [`INITIAL_WINDOW`] go at once, and
+//!   every answered retry lets two more go (the window doubles each round
+//!   trip); a lost connection halves the window, a failed connect sends the
+//!   gate back down. Once nobody waits and nothing released is in flight,
+//!   the gate is open again.
+//!
+//! Each request's own backoff and retry count still apply: the gate only
+//! delays a retry, bounded by the request's deadline, and never makes one.
+//! A released retry or a probe holds a [`Turn`]; the turn is given back when
+//! its attempt ends, however it ends (dropped, cancelled, or refused by the
+//! budget before it was sent), so no turn is ever lost.
 
 use std::future::{poll_fn, Future};
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -27,66 +44,235 @@ use crate::report::GiveUp;
 use crate::timer::{NoTimer, Pause, Timer};
 
 /// The longest interval between two probes of an authority whose connects
-/// fail: the most a recovery goes unnoticed by the waiting retries.
-const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// fail, whatever the policy's cap: the most a recovery goes unnoticed by
+/// the waiting retries.
+pub(crate) const MAX_PROBE_INTERVAL: Duration = Duration::from_millis(250);
 
-/// The shortest interval between two probes, whatever the backoff's base
-/// (zero for [`Backoff::none()`](crate::Backoff::none)): probes of a dead
-/// authority never go back to back.
+/// The shortest interval between two probes, unless the policy's cap is
+/// shorter still (zero for [`Backoff::none()`](crate::Backoff::none)):
+/// probes of a dead authority do not go back to back.
 const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(10);
 
-/// How many retries may go together when the gate opens, before the rest
-/// keep to the pace: a small burst keeps a quiet client's few concurrent
-/// retries from queueing behind one another after a blip.
-const BURST: u64 = 3;
+/// How many waiting retries go at once when a probe is answered, before
+/// the answers of these let more go.
+pub(crate) const INITIAL_WINDOW: u64 = 1;
+
+/// Past its threshold, a recovering window grows by one per this many
+/// windows of answers: after an overshoot, a server near its capacity is
+/// approached slowly, so overshoots (each of which fails a few attempts,
+/// first ones among them) come rarely.
+const GROWTH_ROUNDS: u64 = 4;
+
+/// The window past which a first recovery grows by one per window of
+/// answers rather than by one per answer: a server back from an outage
+/// takes the backlog a little faster each round trip, rather than twice as
+/// much, so an overshoot costs it a few attempts, not a round trip's worth.
+const FIRST_THRESHOLD: u64 = 4;
 
 /// An authority's gate, shared by every request to it.
 pub(crate) struct Gate {
-    start: Instant,
-    // The authority's connects fail: retries wait for a probe's answer.
-    down: AtomicBool,
-    // Nanoseconds from `start` after which the next probe may go.
-    next_probe_ns: AtomicU64,
-    // The interval after the next probe; doubles while probes fail.
-    probe_interval_ns: AtomicU64,
-    first_probe_interval_ns: u64,
-    // The pace's theoretical time of the next retry (GCRA), in nanoseconds
-    // from `start`.
-    next_turn_ns: AtomicU64,
+    // Down or recovering: a retry must ask the phase (the happy path reads
+    // only this).
+    limited: AtomicBool,
+    phase: Mutex<Phase>,
     // Requests waiting now.
     waiting: AtomicUsize,
     max_waiting: usize,
-    answered: Notify,
-    // The state of the generator that spreads the first turns.
+    // Retries planned and not yet let go (pausing, or waiting): the
+    // backlog a recovery must release before the gate opens.
+    pending: AtomicUsize,
+    // Woken when a waiting retry may find the phase changed: a probe or a
+    // released retry ended, or the authority answered.
+    changed: Notify,
+    first_interval: Duration,
+    max_interval: Duration,
+    // The state of the generator that spreads the probe intervals.
     rng: AtomicU64,
 }
 
-impl Gate {
-    /// A gate whose first probe interval is `first_probe_interval` (the
-    /// policy's backoff base, within 10 ms..=1 s) and which lets at most
-    /// `max_waiting` requests wait.
-    pub(crate) fn new(first_probe_interval: Duration, max_waiting: usize, seed: u64) -> Self {
-        let first_probe_interval_ns =
-            saturating_nanos(first_probe_interval.clamp(MIN_PROBE_INTERVAL, MAX_PROBE_INTERVAL));
+/// What the gate knows of its authority.
+#[derive(Debug)]
+enum Phase {
+    /// Nothing against it.
+    Open,
+    /// Its connects fail.
+    Down {
+        // Tells this outage's probe from an earlier one's.
+        generation: u64,
+        // A probe's attempt is in flight.
+        probe_out: bool,
+        // The request whose probe failed last, which alone may probe
+        // before `next_probe` (its own backoff paces it), when nobody
+        // else waits.
+        prober: u64,
+        // No other probe before this.
+        next_probe: Instant,
+        // The interval after the next failed probe.
+        interval: Duration,
+        // The window past which the next recovery grows by one per
+        // window of answers, not per answer.
+        threshold: u64,
+    },
+    /// It answered: retries are released by a window that grows with its
+    /// answers and shrinks with its failures (AIMD, as TCP's congestion
+    /// window).
+    Recovering(Window),
+}
+
+/// A recovering authority's window of released retries.
+#[derive(Debug)]
+struct Window {
+    // Tells this recovery's turns from an earlier one's.
+    generation: u64,
+    // Released retries in flight may number this many.
+    size: u64,
+    // Past this size, the window grows by one per window of answers.
+    threshold: u64,
+    // Answers counted toward the next growth past the threshold.
+    answers: u64,
+    // Released retries in flight now.
+    out: u64,
+    // Retries released in this recovery, numbering the turns.
+    released: u64,
+    // `released` when the window last shrank: a failure of a turn released
+    // before it is the same congestion, and shrinks it no further.
+    shrunk_at: u64,
+}
+
+impl Window {
+    fn new(threshold: u64) -> Self {
         Self {
-            start: Instant::now(),
-            down: AtomicBool::new(false),
-            next_probe_ns: AtomicU64::new(0),
-            // Never zero, even to a probe claimed while `connect_failed`
-            // is still storing the first interval: probes never go back to
-            // back.
-            probe_interval_ns: AtomicU64::new(first_probe_interval_ns),
-            first_probe_interval_ns,
-            next_turn_ns: AtomicU64::new(0),
+            generation: next_generation(),
+            size: INITIAL_WINDOW,
+            threshold,
+            answers: 0,
+            out: 0,
+            released: 0,
+            shrunk_at: 0,
+        }
+    }
+
+    /// An answer: one more in slow start (the window doubles each round
+    /// trip), one more per [`GROWTH_ROUNDS`] windows of answers past the
+    /// threshold.
+    fn grow(&mut self) {
+        if self.size < self.threshold {
+            self.size += 1;
+        } else {
+            self.answers += 1;
+            if self.answers >= self.size.saturating_mul(GROWTH_ROUNDS) {
+                self.answers = 0;
+                self.size = self.size.saturating_add(1);
+            }
+        }
+    }
+
+    /// A failure of the turn released `seq`-th: halves the window, once
+    /// per window in flight. Returns false if the window was one already:
+    /// not even one retry at a time gets through.
+    fn shrink(&mut self, seq: u64) -> bool {
+        if seq <= self.shrunk_at {
+            return true;
+        }
+        if self.size <= 1 {
+            return false;
+        }
+        self.size /= 2;
+        self.threshold = self.size;
+        self.answers = 0;
+        self.shrunk_at = self.released;
+        true
+    }
+}
+
+/// How the attempt a [`Turn`] let go ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The authority answered (any response).
+    Answered,
+    /// Connecting failed.
+    ConnectFailed,
+    /// An established connection broke.
+    ConnectionLost,
+    /// The server refused the request unprocessed: it is up, and busy.
+    Refused,
+    /// Anything else, or nothing: the attempt was not made, or was dropped.
+    Unknown,
+}
+
+/// A probe's or a released retry's place in flight: given back to the gate
+/// when it ends, with what its attempt found, or on drop with nothing.
+pub(crate) struct Turn {
+    authority: Arc<AuthorityState>,
+    kind: TurnKind,
+    ended: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum TurnKind {
+    Probe { generation: u64 },
+    Released { generation: u64, seq: u64 },
+}
+
+impl Turn {
+    /// The attempt this turn let go ended with `outcome`.
+    pub(crate) fn end(mut self, outcome: Outcome) {
+        self.ended = true;
+        self.authority.gate.turn_ended(self.kind, outcome);
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.authority.gate.turn_ended(self.kind, Outcome::Unknown);
+        }
+    }
+}
+
+impl std::fmt::Debug for Turn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Turn").field("kind", &self.kind).finish()
+    }
+}
+
+/// What the gate says to a retry that asks.
+enum Pass {
+    /// Go now, holding this turn (none while the gate is open).
+    Go(Option<TurnKind>),
+    /// Wait for a change, or until this time.
+    Wait(Option<Instant>),
+}
+
+impl Gate {
+    /// A gate whose probes of a failing authority follow the policy's
+    /// backoff: `base` doubling up to `cap` (and at most
+    /// [`MAX_PROBE_INTERVAL`]); at most `max_waiting` requests may wait.
+    pub(crate) fn new(base: Duration, cap: Duration, max_waiting: usize, seed: u64) -> Self {
+        let max_interval = cap.min(MAX_PROBE_INTERVAL);
+        let first_interval = base.max(MIN_PROBE_INTERVAL).min(max_interval);
+        Self {
+            limited: AtomicBool::new(false),
+            phase: Mutex::new(Phase::Open),
             waiting: AtomicUsize::new(0),
             max_waiting,
-            answered: Notify::new(),
+            pending: AtomicUsize::new(0),
+            changed: Notify::new(),
+            first_interval,
+            max_interval,
             rng: AtomicU64::new(seed),
         }
     }
 
-    /// A draw from `0..bound` (splitmix64 over the gate's own state).
-    fn random_below(&self, bound: u64) -> u64 {
+    fn phase(&self) -> MutexGuard<'_, Phase> {
+        // A panic while the lock is held leaves a consistent phase (every
+        // change is one assignment), so a poisoned lock is used as it is.
+        self.phase.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A draw from `0..=bound` nanoseconds (splitmix64 over the gate's own
+    /// state).
+    fn random_up_to(&self, bound: Duration) -> Duration {
         let state = self
             .rng
             .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
@@ -95,54 +281,92 @@ impl Gate {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
-        if bound == 0 {
-            0
-        } else {
-            z % bound
-        }
+        let bound = saturating_nanos(bound);
+        Duration::from_nanos(z % bound.saturating_add(1))
     }
 
-    fn nanos(&self, at: Instant) -> u64 {
-        saturating_nanos(at.saturating_duration_since(self.start))
+    /// `interval` with equal jitter: half of it, plus up to the other half.
+    /// Clients that learn of an outage together probe it apart.
+    fn jittered(&self, interval: Duration) -> Duration {
+        interval / 2 + self.random_up_to(interval / 2)
     }
 
-    /// A connect to the authority failed: from now on its retries wait for
-    /// a probe's answer.
+    /// A connect to the authority failed, for an attempt that held no
+    /// turn (a first attempt; a probe's or a released retry's failure ends
+    /// through its [`Turn`]): from now on its retries wait for a probe's
+    /// answer, the first of which may go at once. While it recovers, the
+    /// released retries in flight tell how it fares (their window shrinks
+    /// with their failures): such a failure is news only when none is.
     pub(crate) fn connect_failed(&self) {
-        if self.down.swap(true, Ordering::AcqRel) {
-            return;
+        let mut phase = self.phase();
+        match &*phase {
+            Phase::Open => self.go_down(&mut phase, Instant::now(), FIRST_THRESHOLD),
+            Phase::Recovering(window) if window.out == 0 => {
+                let threshold = window.threshold;
+                self.go_down(&mut phase, Instant::now(), threshold);
+            }
+            Phase::Recovering(_) | Phase::Down { .. } => return,
         }
-        // The first probe may go at once: it is the retry of the request
-        // that found the authority down.
-        self.probe_interval_ns
-            .store(self.first_probe_interval_ns, Ordering::Release);
-        self.next_probe_ns
-            .store(self.nanos(Instant::now()), Ordering::Release);
+        drop(phase);
+        self.changed.notify_waiters();
     }
 
-    /// A retried request to the authority was answered: the waiting
-    /// retries may go, at `pace`.
-    ///
-    /// The first turn comes at a random point within one pace: many
-    /// clients (each with its own layer) that learn of the recovery at the
-    /// same moment then send their first retries spread over the pace, not
-    /// together.
-    pub(crate) fn answered(&self, pace: Duration) {
-        if !self.down.swap(false, Ordering::AcqRel) {
-            return;
-        }
-        let pace_ns = saturating_nanos(pace).min(saturating_nanos(MAX_PROBE_INTERVAL));
-        let first = self
-            .nanos(Instant::now())
-            .saturating_add(self.random_below(pace_ns))
-            .saturating_add(pace_ns.saturating_mul(BURST - 1));
-        self.next_turn_ns.fetch_max(first, Ordering::AcqRel);
-        self.answered.notify_waiters();
+    /// Marks the authority down; `threshold` is the window a recovery
+    /// found it could take ([`FIRST_THRESHOLD`] for none yet), kept for the next
+    /// recovery. An authority that answered moments ago and now fails is
+    /// more likely busy than gone: its probes begin at the shortest
+    /// interval.
+    fn go_down(&self, phase: &mut Phase, now: Instant, threshold: u64) {
+        let interval = if threshold == FIRST_THRESHOLD {
+            self.first_interval
+        } else {
+            MIN_PROBE_INTERVAL.min(self.first_interval)
+        };
+        *phase = Phase::Down {
+            generation: next_generation(),
+            probe_out: false,
+            prober: 0,
+            next_probe: now,
+            interval,
+            threshold,
+        };
+        self.limited.store(true, Ordering::Release);
     }
 
+    /// A request to the authority that no turn let go (sent while it was
+    /// down, or a retry that went while the gate was open) was answered.
+    pub(crate) fn answered(&self) {
+        if !self.is_limited() {
+            return;
+        }
+        let mut phase = self.phase();
+        match &mut *phase {
+            Phase::Open => return,
+            Phase::Down { threshold, .. } => *phase = Phase::Recovering(Window::new(*threshold)),
+            Phase::Recovering(window) => window.grow(),
+        }
+        self.settle(&mut phase);
+        drop(phase);
+        self.changed.notify_waiters();
+    }
+
+    /// Opens a recovering gate that has nothing in flight and no retry
+    /// pending (pausing or waiting): the recovery is over. Retries still
+    /// pausing would otherwise come back all at once to an open gate.
+    fn settle(&self, phase: &mut Phase) {
+        if let Phase::Recovering(Window { out: 0, .. }) = *phase {
+            if self.pending.load(Ordering::Acquire) == 0 {
+                *phase = Phase::Open;
+                self.limited.store(false, Ordering::Release);
+            }
+        }
+    }
+
+    /// Whether retries must ask the gate: the authority is down or
+    /// recovering. The happy path's one read.
     #[inline]
-    pub(crate) fn is_down(&self) -> bool {
-        self.down.load(Ordering::Acquire)
+    pub(crate) fn is_limited(&self) -> bool {
+        self.limited.load(Ordering::Acquire)
     }
 
     /// Requests waiting now.
@@ -150,63 +374,147 @@ impl Gate {
         self.waiting.load(Ordering::Acquire)
     }
 
-    /// Claims the probe, if its time has come: the caller's retry goes.
-    fn claim_probe(&self, now: Instant) -> bool {
-        let now_ns = self.nanos(now);
-        let next = self.next_probe_ns.load(Ordering::Acquire);
-        if now_ns < next {
-            return false;
+    /// What the gate says to the retry of request `me` asking at `now`;
+    /// `others_waiting`: whether any other request waits.
+    fn pass(&self, now: Instant, me: u64, others_waiting: bool) -> Pass {
+        if !self.is_limited() {
+            return Pass::Go(None);
         }
-        let interval = self.probe_interval_ns.load(Ordering::Acquire);
-        if self
-            .next_probe_ns
-            .compare_exchange(
-                next,
-                now_ns.saturating_add(interval),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_err()
-        {
-            return false;
+        let mut phase = self.phase();
+        match &mut *phase {
+            Phase::Open => Pass::Go(None),
+            Phase::Down {
+                generation,
+                probe_out,
+                prober,
+                next_probe,
+                ..
+            } => {
+                if *probe_out {
+                    Pass::Wait(None)
+                } else if now >= *next_probe || (*prober == me && !others_waiting) {
+                    *probe_out = true;
+                    *prober = me;
+                    Pass::Go(Some(TurnKind::Probe {
+                        generation: *generation,
+                    }))
+                } else {
+                    Pass::Wait(Some(*next_probe))
+                }
+            }
+            Phase::Recovering(window) => {
+                if window.out < window.size {
+                    window.out += 1;
+                    window.released += 1;
+                    Pass::Go(Some(TurnKind::Released {
+                        generation: window.generation,
+                        seq: window.released,
+                    }))
+                } else {
+                    Pass::Wait(None)
+                }
+            }
         }
-        let grown = interval.saturating_mul(2).clamp(
-            self.first_probe_interval_ns,
-            saturating_nanos(MAX_PROBE_INTERVAL),
-        );
-        self.probe_interval_ns.store(grown, Ordering::Release);
-        true
     }
 
-    /// When the next probe may go.
-    fn next_probe(&self) -> Instant {
-        self.start + Duration::from_nanos(self.next_probe_ns.load(Ordering::Acquire))
+    /// A turn's attempt ended with `outcome`.
+    fn turn_ended(&self, kind: TurnKind, outcome: Outcome) {
+        let now = Instant::now();
+        let mut phase = self.phase();
+        match (&mut *phase, kind) {
+            (
+                Phase::Down {
+                    generation,
+                    probe_out,
+                    next_probe,
+                    interval,
+                    threshold,
+                    ..
+                },
+                TurnKind::Probe { generation: of },
+            ) if of == *generation => match outcome {
+                Outcome::Answered | Outcome::Refused => {
+                    *phase = Phase::Recovering(Window::new(*threshold));
+                }
+                Outcome::ConnectFailed => {
+                    *probe_out = false;
+                    *next_probe = now + self.jittered(*interval);
+                    *interval = interval.saturating_mul(2).min(self.max_interval);
+                }
+                // No news: another may probe at once.
+                Outcome::ConnectionLost | Outcome::Unknown => *probe_out = false,
+            },
+            (Phase::Recovering(window), kind) => {
+                // A probe that ends after a recovery began counts as
+                // released last.
+                let seq = match kind {
+                    TurnKind::Released { generation, seq } if generation == window.generation => {
+                        window.out = window.out.saturating_sub(1);
+                        seq
+                    }
+                    _ => window.released,
+                };
+                let kept = match outcome {
+                    Outcome::Answered => {
+                        window.grow();
+                        true
+                    }
+                    Outcome::ConnectFailed => window.shrink(seq),
+                    Outcome::ConnectionLost | Outcome::Refused => {
+                        window.shrink(seq);
+                        true
+                    }
+                    Outcome::Unknown => true,
+                };
+                if !kept {
+                    let threshold = window.threshold;
+                    self.go_down(&mut phase, now, threshold);
+                }
+            }
+            // A turn of an earlier phase: only a failed connect is news.
+            (Phase::Open, _) => {
+                if outcome == Outcome::ConnectFailed {
+                    self.go_down(&mut phase, now, FIRST_THRESHOLD);
+                }
+            }
+            (Phase::Down { .. }, _) => {}
+        }
+        self.settle(&mut phase);
+        drop(phase);
+        self.changed.notify_waiters();
+    }
+}
+
+/// A number no earlier phase of any gate carried.
+fn next_generation() -> u64 {
+    static GENERATIONS: AtomicU64 = AtomicU64::new(0);
+    GENERATIONS.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A retry pending at `authority`'s gate, from when it is planned until it
+/// is let go or given up: counted in the backlog a recovery releases.
+pub(crate) struct Pending(Arc<AuthorityState>);
+
+impl Pending {
+    pub(crate) fn new(authority: Arc<AuthorityState>) -> Self {
+        authority.gate.pending.fetch_add(1, Ordering::AcqRel);
+        Self(authority)
     }
 
-    /// Takes the next turn at `pace` (GCRA, with a burst of [`BURST`]), if it
-    /// comes no later than `deadline`; a turn that would come later is not
-    /// taken, so it stays for a request that can wait for it.
-    fn take_turn(&self, now: Instant, pace: Duration, deadline: Instant) -> Option<Instant> {
-        let now_ns = self.nanos(now);
-        let deadline_ns = self.nanos(deadline);
-        let pace_ns = saturating_nanos(pace);
-        let tolerance = pace_ns.saturating_mul(BURST - 1);
-        let mut theoretical = self.next_turn_ns.load(Ordering::Acquire);
-        loop {
-            let turn = theoretical.saturating_sub(tolerance).max(now_ns);
-            if turn > deadline_ns {
-                return None;
-            }
-            let next = theoretical.max(now_ns).saturating_add(pace_ns);
-            match self.next_turn_ns.compare_exchange_weak(
-                theoretical,
-                next,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return Some(self.start + Duration::from_nanos(turn)),
-                Err(current) => theoretical = current,
-            }
+    /// The authority's state.
+    pub(crate) fn authority(&self) -> &Arc<AuthorityState> {
+        &self.0
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let gate = &self.0.gate;
+        if gate.pending.fetch_sub(1, Ordering::AcqRel) == 1 && gate.is_limited() {
+            // The last of the backlog left without a turn: a recovery with
+            // nothing in flight is over.
+            let mut phase = gate.phase();
+            gate.settle(&mut phase);
         }
     }
 }
@@ -238,18 +546,43 @@ impl Drop for Place<'_> {
     }
 }
 
+/// A retry the gate and the budget let go: the time it waited, and the
+/// turn it holds while its attempt is in flight.
+pub(crate) struct Admitted {
+    pub(crate) waited: Duration,
+    pub(crate) turn: Option<Turn>,
+}
+
+/// A retry asking the gate: which request's, and whether the budget is
+/// charged for it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Asking {
+    /// The request, numbered by [`request_number`].
+    pub(crate) request: u64,
+    /// It needs room in the budget.
+    pub(crate) charged: bool,
+}
+
+/// A number for a request that retries, which no other request has.
+pub(crate) fn request_number() -> u64 {
+    static REQUESTS: AtomicU64 = AtomicU64::new(1);
+    REQUESTS.fetch_add(1, Ordering::Relaxed)
+}
+
 /// Waits until a retry to `authority` may go, no later than `deadline`:
-/// `Ok` with the time waited, or why it may not.
+/// the time waited and its turn, or why it may not go. A `charged` retry
+/// also needs room in the budget.
 ///
-/// The retry goes when the authority is not known to be down (or it is the
-/// probe) and the pace and the budget have room. Dropping the future frees
-/// its place at once.
+/// Dropping the future frees its place (and any turn it took) at once.
 pub(crate) async fn admit(
-    authority: &AuthorityState,
+    pending: Pending,
     timer: &Timer,
     deadline: Instant,
-) -> Result<Duration, GiveUp> {
-    let admitted = decide(authority, timer, deadline).await;
+    retry: Asking,
+) -> Result<Admitted, GiveUp> {
+    let authority = pending.authority();
+    let admitted = decide(authority, timer, deadline, retry).await;
+    drop(pending);
     // The balance as of this retry decision (off the happy path: it reads
     // the clock).
     #[cfg(feature = "metrics")]
@@ -262,72 +595,68 @@ pub(crate) async fn admit(
 
 /// [`admit`]'s decision.
 async fn decide(
-    authority: &AuthorityState,
+    authority: &Arc<AuthorityState>,
     timer: &Timer,
     deadline: Instant,
-) -> Result<Duration, GiveUp> {
+    Asking { request, charged }: Asking,
+) -> Result<Admitted, GiveUp> {
     let started = Instant::now();
     let gate = &authority.gate;
     let budget = &authority.budget;
-    if budget.is_zero() {
+    if charged && budget.is_zero() {
         return Err(GiveUp::Budget);
     }
-    let mut place = None;
+    let mut place: Option<Place<'_>> = None;
     loop {
+        let changed = gate.changed.notified();
+        let mut changed = pin!(changed);
+        changed.as_mut().enable();
         let now = Instant::now();
-        if gate.is_down() {
-            if gate.claim_probe(now) && budget.withdraw() {
-                return Ok(now - started);
-            }
-            // Wait for a probe's answer, or the next probe's time.
-            let answered = gate.answered.notified();
-            let mut answered = pin!(answered);
-            answered.as_mut().enable();
-            if !gate.is_down() {
+        let others_waiting = gate.waiting() > usize::from(place.is_some());
+        let wake = match gate.pass(now, request, others_waiting) {
+            Pass::Go(kind) => {
+                let turn = kind.map(|kind| Turn {
+                    authority: Arc::clone(authority),
+                    kind,
+                    ended: false,
+                });
+                if !charged || budget.withdraw() {
+                    return Ok(Admitted {
+                        waited: Instant::now() - started,
+                        turn,
+                    });
+                }
+                // The window is spent: the turn goes back (to a retry that
+                // needs no room), and room comes back as the window
+                // slides, a tenth of it at a time.
+                drop(turn);
+                let retry_at = now + budget.slot();
+                if retry_at > deadline {
+                    return Err(GiveUp::Budget);
+                }
+                wait_in_place(authority, &mut place, timer, retry_at - now)?.await;
                 continue;
             }
-            let wake = gate.next_probe().max(now).min(deadline);
-            if wake <= now {
-                if now >= deadline {
-                    return Err(GiveUp::Waited);
-                }
-                // Another request claimed the probe this instant: look again.
-                tokio::task::yield_now().await;
-                continue;
-            }
-            let mut pause = wait_in_place(authority, &mut place, timer, wake - now)?;
-            poll_fn(|cx| {
-                if answered.as_mut().poll(cx).is_ready() || pause.as_mut().poll(cx).is_ready() {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending
-                }
-            })
-            .await;
+            Pass::Wait(until) => until.map_or(deadline, |until| until.min(deadline)),
+        };
+        if now >= deadline {
+            return Err(GiveUp::Waited);
+        }
+        if wake <= now {
+            // The probe's time came this instant, and another claimed it:
+            // look again.
+            tokio::task::yield_now().await;
             continue;
         }
-        // Answering: take a turn at the budget's pace.
-        let Some(turn) = gate.take_turn(now, budget.pace(), deadline) else {
-            return Err(GiveUp::Waited);
-        };
-        if turn > now {
-            wait_in_place(authority, &mut place, timer, turn - now)?.await;
-            if gate.is_down() {
-                // A retry that went meanwhile found it down again.
-                continue;
+        let mut pause = wait_in_place(authority, &mut place, timer, wake - now)?;
+        poll_fn(|cx| {
+            if changed.as_mut().poll(cx).is_ready() || pause.as_mut().poll(cx).is_ready() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
             }
-        }
-        if budget.withdraw() {
-            return Ok(Instant::now() - started);
-        }
-        // The window is spent: room comes back as it slides, a tenth of
-        // it at a time.
-        let now = Instant::now();
-        let retry_at = now + budget.slot();
-        if retry_at > deadline {
-            return Err(GiveUp::Budget);
-        }
-        wait_in_place(authority, &mut place, timer, retry_at - now)?.await;
+        })
+        .await;
     }
 }
 
@@ -349,7 +678,7 @@ fn wait_in_place<'a>(
 impl std::fmt::Debug for Gate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gate")
-            .field("down", &self.is_down())
+            .field("phase", &*self.phase())
             .field("waiting", &self.waiting())
             .finish_non_exhaustive()
     }

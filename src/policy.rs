@@ -83,7 +83,7 @@ impl Default for RetryPolicy {
             max_elapsed: None,
             classifier: DefaultClassifier,
             seed: None,
-            scopes: Some(Arc::new(Scopes::new(budget, backoff.base(), unseeded()))),
+            scopes: Some(Arc::new(Scopes::new(budget, &backoff, unseeded()))),
             max_wait: budget.max_wait,
             idempotent_when: None,
             idempotent_only: false,
@@ -534,7 +534,7 @@ impl<C> RetryPolicyBuilder<C> {
                 .map_or_else(unseeded, |seed| seed.0.seed);
             self.policy.scopes = Some(Arc::new(Scopes::named(
                 budget,
-                self.policy.backoff.base(),
+                &self.policy.backoff,
                 seed,
                 self.policy.telemetry.name(),
             )));

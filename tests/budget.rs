@@ -1,5 +1,8 @@
 //! The retry budget through the layer: a refused retry returns the error at
-//! once, and every service made from one layer shares one budget.
+//! once, and every service made from one layer shares one budget. The
+//! budget is charged for retries that may cost the server work (after a
+//! lost connection, here a reset GET), not for failed connects, which the
+//! gate alone paces.
 
 mod support;
 
@@ -33,7 +36,7 @@ fn policy_with(budget: RetryBudget) -> RetryPolicy {
 #[tokio::test(start_paused = true)]
 async fn a_spent_budget_returns_the_error_at_once() {
     let empty = RetryBudget::default().ratio(0.0).min_per_second(0);
-    let mock = Mock::new([Outcome::Fail(ErrorKind::ConnectionRefused)]);
+    let mock = Mock::new([Outcome::Fail(ErrorKind::ConnectionReset)]);
     let seen = mock.seen();
     let mut service = RetryLayer::new(policy_with(empty)).layer(mock);
 
@@ -45,11 +48,31 @@ async fn a_spent_budget_returns_the_error_at_once() {
         .await
         .unwrap_err();
 
-    assert_eq!(error.kind(), ErrorKind::ConnectionRefused);
+    assert_eq!(error.kind(), ErrorKind::ConnectionReset);
     assert_eq!(seen.lock().unwrap().calls.len(), 1);
 }
 
-/// Refuses the first attempt of each request (told apart by body) and
+#[tokio::test(start_paused = true)]
+async fn a_failed_connect_is_retried_whatever_the_budget() {
+    // gRPC's A6: a request that never left the client does not count
+    // against retry throttling; a spent budget still retries it.
+    let empty = RetryBudget::default().ratio(0.0).min_per_second(0);
+    let mock = Mock::new([Outcome::Fail(ErrorKind::ConnectionRefused)]);
+    let seen = mock.seen();
+    let mut service = RetryLayer::new(policy_with(empty)).layer(mock);
+
+    service
+        .ready()
+        .await
+        .unwrap()
+        .call(request())
+        .await
+        .unwrap();
+
+    assert_eq!(seen.lock().unwrap().calls.len(), 2);
+}
+
+/// Resets the first attempt of each request (told apart by body) and
 /// answers its retry; counts every call.
 /// The bodies seen so far, and the number of calls.
 type Seen = Arc<Mutex<(HashSet<String>, usize)>>;
@@ -66,7 +89,7 @@ fn first_attempt_refused() -> (
         let first = state.0.insert(request.body().clone());
         async move {
             if first {
-                Err(std::io::Error::from(ErrorKind::ConnectionRefused))
+                Err(std::io::Error::from(ErrorKind::ConnectionReset))
             } else {
                 Ok(http::Response::new(String::new()))
             }
@@ -97,7 +120,7 @@ async fn every_service_made_from_one_layer_shares_one_budget() {
             .await
             .unwrap();
     }
-    // ...then 20 whose first attempt is refused, through another. The k-th
+    // ...then 20 whose first attempt is reset, through another. The k-th
     // may retry while the retries so far stay below 10% of the 100 + k
     // requests: 12 retries (the 11th and 12th fit under 11.1 and 11.2).
     let (failing, state) = first_attempt_refused();

@@ -64,10 +64,10 @@ fn request(authority: &str, id: usize, body: &str) -> Request<String> {
         .unwrap()
 }
 
-/// Every error is "not processed": retried for any method, and it does not
-/// mark the authority down (that is `Connect`).
-fn not_processed(_: &io::Error) -> ErrorClass {
-    ErrorClass::NotProcessed
+/// Every error is a lost connection: retried for a GET, charged to the
+/// budget, and it does not mark the authority down (that is `Connect`).
+fn connection_lost(_: &io::Error) -> ErrorClass {
+    ErrorClass::ConnectionLost
 }
 
 /// A ratio-only budget (`min_per_second(0)`, which `build()` accepts): one
@@ -82,7 +82,7 @@ async fn a_ratio_only_budget_is_not_wedged_by_one_retry_in_a_quiet_window() {
     let policy = RetryPolicy::builder()
         .backoff(Backoff::none())
         .budget(RetryBudget::default().ratio(0.5).min_per_second(0))
-        .classifier(not_processed)
+        .classifier(connection_lost)
         .build()
         .unwrap();
     let mut service = Retry::new(upstream.clone(), policy);
@@ -139,7 +139,7 @@ async fn an_evicted_authority_still_cached_by_a_service_keeps_counting_its_reque
     let policy = RetryPolicy::builder()
         .backoff(Backoff::none())
         .budget(RetryBudget::default().max_authorities(1).ratio(1.0))
-        .classifier(not_processed)
+        .classifier(connection_lost)
         .build()
         .unwrap();
     let mut to_a = Retry::new(upstream.clone(), policy);
@@ -206,7 +206,7 @@ async fn retries_admitted_at_once_still_yield_to_the_scheduler() {
         .backoff(Backoff::none())
         .max_retries(100_000)
         .budget(RetryBudget::default().min_per_second(u32::MAX))
-        .classifier(not_processed)
+        .classifier(connection_lost)
         .build()
         .unwrap();
     let mut service = Retry::new(upstream.clone(), policy);

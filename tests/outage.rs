@@ -32,16 +32,21 @@ fn jitter_gets_every_client_through_with_far_less_load_than_lockstep_retries() {
     }
 }
 
+/// With the default budget, the gate bounds the load of failed connects
+/// (which the budget's ratio does not charge: they never reached the
+/// server): while the server is down one retry at a time probes it, and
+/// once it answers the waiting retries go as fast as it accepts them. So
+/// every client gets through, at little more than the one attempt that
+/// failed and the one that succeeded.
 #[test]
-fn the_budget_caps_the_load_whatever_the_jitter() {
+fn the_gate_caps_the_load_whatever_the_jitter() {
     for jitter in JITTERS {
-        let budgeted = simulate(jitter, true);
-        // 20% of the requests (more than the floor of 10 per 10 s window).
-        let allowed_retries = CLIENTS / 5;
+        let gated = simulate(jitter, true);
+        assert_eq!(gated.succeeded, CLIENTS, "{jitter:?}");
         assert!(
-            budgeted.attempts <= CLIENTS + allowed_retries,
+            gated.attempts <= 2 * CLIENTS + CLIENTS / 10,
             "{jitter:?}: {} attempts",
-            budgeted.attempts
+            gated.attempts
         );
     }
 }

@@ -35,7 +35,9 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tower::{Service, ServiceExt};
-use tower_conn_retry::{Backoff, BudgetScope, ErrorClass, Jitter, Retry, RetryBudget, RetryPolicy};
+use tower_conn_retry::{
+    Backoff, BudgetScope, Classify, ErrorClass, Jitter, Retry, RetryBudget, RetryPolicy,
+};
 
 pub const ARRIVALS_PER_SEC: u64 = 1_000;
 pub const RUN: Duration = Duration::from_secs(20);
@@ -284,13 +286,28 @@ fn close_tick(tick: &Mutex<Tick>, capacity: u32) -> usize {
     served
 }
 
-fn policy(policy: Policy, seed: u64) -> RetryPolicy<impl Fn(&io::Error) -> ErrorClass + Clone> {
+/// The model's classifier: refused and timed-out attempts are both failed
+/// connects (as `ErrorClass::of_connector_error` says), and a timed-out one
+/// is a timeout, as the default classifier finds an io `TimedOut`.
+#[derive(Clone, Copy, Debug)]
+pub struct ModelClassifier;
+
+impl<Req> Classify<io::Error, Req> for ModelClassifier {
+    fn classify(&self, error: &io::Error) -> ErrorClass {
+        ErrorClass::of_connector_error(error)
+    }
+
+    fn is_timeout(&self, error: &io::Error) -> bool {
+        error.kind() == io::ErrorKind::TimedOut
+    }
+}
+
+fn policy(policy: Policy, seed: u64) -> RetryPolicy<ModelClassifier> {
     let builder = RetryPolicy::builder()
         .max_retries(policy.retries)
         .backoff(Backoff::default().jitter(policy.jitter))
         .jitter_seed(seed)
-        // Refused and timed-out attempts are both failed connects here.
-        .classifier(|error: &io::Error| ErrorClass::of_connector_error(error));
+        .classifier(ModelClassifier);
     let builder = match policy.budget {
         Budgeting::None => builder.no_budget(),
         Budgeting::Refusing => builder.budget(
