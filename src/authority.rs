@@ -107,7 +107,7 @@ impl AuthorityState {
     /// A request to the authority, sent while its gate was limited, was
     /// answered: the waiting retries may go.
     pub(crate) fn answered(&self) {
-        self.gate.answered();
+        self.gate.answered(|| self.budget.first_release_rate());
     }
 
     /// Whether nothing but the table refers to it and no request waits.

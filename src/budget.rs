@@ -304,6 +304,29 @@ impl BudgetState {
         (self.settings.ratio * requests as f64).max(floor)
     }
 
+    /// The rate, in retries per second, at which a recovery's release
+    /// begins: the budget's allowance spread over its window (over the time
+    /// since the budget began, while that is shorter), so that each client
+    /// of a fleet begins with its share of the ratio, however many they
+    /// are; answers then raise it. Zero for a zero ratio and floor.
+    pub(crate) fn first_release_rate(&self) -> f64 {
+        let epoch = self.read_clock();
+        let requests = sum(&self.requests, epoch) as f64;
+        let counted_over = self
+            .settings
+            .window
+            .min(self.start.elapsed())
+            .max(self.settings.window / SLOTS as u32)
+            .as_secs_f64();
+        let per_second = (self.settings.ratio * requests / counted_over)
+            .max(f64::from(self.settings.min_per_second));
+        if per_second.is_finite() {
+            per_second
+        } else {
+            0.0
+        }
+    }
+
     /// A tenth of the window: the step in which room comes back.
     pub(crate) fn slot(&self) -> Duration {
         Duration::from_nanos(self.slot_nanos)

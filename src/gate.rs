@@ -9,18 +9,25 @@
 //!   its own pause.
 //! - **Down**: a connect failed. One retry at a time probes the authority,
 //!   the next no sooner than the probe interval after a failed one (the
-//!   policy's own backoff, base doubling up to the policy's cap and at most
+//!   policy's own backoff: its base doubling up to its cap, and at most
 //!   [`MAX_PROBE_INTERVAL`], with equal jitter); the other retries wait for
 //!   a probe's answer instead of adding doomed attempts. A request alone at
-//!   the gate (nobody else waits) is its own probe and goes after its own
-//!   pause: the gate delays a retry only on the evidence of other requests.
+//!   the gate (nobody else waits) that probed last is its own probe, and
+//!   goes after its own pause: the gate delays a retry only on the evidence
+//!   of other requests.
 //! - **Recovering**: a probe (or any request sent while down) was answered.
-//!   Waiting retries are released as fast as the server keeps answering, in
-//!   the manner of TCP's slow start: [`INITIAL_WINDOW`] go at once, and
-//!   every answered retry lets two more go (the window doubles each round
-//!   trip); a lost connection halves the window, a failed connect sends the
-//!   gate back down. Once nobody waits and nothing released is in flight,
-//!   the gate is open again.
+//!   Waiting retries are released as fast as the server keeps answering,
+//!   by a window of retries per round trip, in the manner of TCP's
+//!   congestion window: one goes at once, every answer grows the window
+//!   (doubling it each round trip, up to a threshold; past it, by a quarter
+//!   each round trip), and a failure (a failed connect, lost connection or
+//!   refused stream, whoever's it is) halves it, once per round trip. The
+//!   releases are paced over the round trip (measured on the released
+//!   attempts), and a window below one releases one retry every few round
+//!   trips: a fleet of clients, each with its own gate, together take what
+//!   the server has room for, however many they are. A window that fails
+//!   at its least sends the gate back down. Once no retry is pending and
+//!   nothing released is in flight, the gate is open again.
 //!
 //! Each request's own backoff and retry count still apply: the gate only
 //! delays a retry, bounded by the request's deadline, and never makes one.
@@ -53,21 +60,27 @@ pub(crate) const MAX_PROBE_INTERVAL: Duration = Duration::from_millis(250);
 /// probes of a dead authority do not go back to back.
 const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(10);
 
-/// How many waiting retries go at once when a probe is answered, before
-/// the answers of these let more go.
-pub(crate) const INITIAL_WINDOW: u64 = 1;
+/// The most a recovery's window begins with: one retry per round trip.
+/// It begins with the budget's allowance (its ratio of the client's own
+/// traffic) where that is less.
+const INITIAL_WINDOW: f64 = 1.0;
 
-/// Past its threshold, a recovering window grows by one per this many
-/// windows of answers: after an overshoot, a server near its capacity is
-/// approached slowly, so overshoots (each of which fails a few attempts,
-/// first ones among them) come rarely.
-const GROWTH_ROUNDS: u64 = 4;
+/// The least window: one retry every 64 round trips. A window that fails
+/// here sends the gate back down.
+const MIN_WINDOW: f64 = 1.0 / 64.0;
 
-/// The window past which a first recovery grows by one per window of
-/// answers rather than by one per answer: a server back from an outage
-/// takes the backlog a little faster each round trip, rather than twice as
-/// much, so an overshoot costs it a few attempts, not a round trip's worth.
-const FIRST_THRESHOLD: u64 = 4;
+/// The window past which a first recovery grows by a quarter each round
+/// trip rather than doubling: a server back from an outage takes the
+/// backlog a little faster each round trip, so an overshoot costs it a few
+/// attempts, not a round trip's worth.
+const FIRST_THRESHOLD: f64 = 4.0;
+
+/// Past its threshold, a window grows by one per this many round trips
+/// (by a this-many-th of itself per answer, below one).
+const GROWTH_ROUNDS: f64 = 4.0;
+
+/// The round trip assumed before any was measured.
+const FIRST_ROUND_TRIP: Duration = Duration::from_millis(10);
 
 /// An authority's gate, shared by every request to it.
 pub(crate) struct Gate {
@@ -109,13 +122,12 @@ enum Phase {
         next_probe: Instant,
         // The interval after the next failed probe.
         interval: Duration,
-        // The window past which the next recovery grows by one per
-        // window of answers, not per answer.
-        threshold: u64,
+        // What the next recovery begins from.
+        threshold: f64,
+        round_trip: Duration,
     },
     /// It answered: retries are released by a window that grows with its
-    /// answers and shrinks with its failures (AIMD, as TCP's congestion
-    /// window).
+    /// answers and shrinks with its failures.
     Recovering(Window),
 }
 
@@ -124,12 +136,14 @@ enum Phase {
 struct Window {
     // Tells this recovery's turns from an earlier one's.
     generation: u64,
-    // Released retries in flight may number this many.
-    size: u64,
-    // Past this size, the window grows by one per window of answers.
-    threshold: u64,
-    // Answers counted toward the next growth past the threshold.
-    answers: u64,
+    // Retries released per round trip (below one: one every `1 / size`).
+    size: f64,
+    // Past this size, the window grows slowly.
+    threshold: f64,
+    // The smoothed round trip of the released attempts.
+    round_trip: Duration,
+    // No release before this: releases are paced over the round trip.
+    next_release: Instant,
     // Released retries in flight now.
     out: u64,
     // Retries released in this recovery, numbering the turns.
@@ -140,46 +154,61 @@ struct Window {
 }
 
 impl Window {
-    fn new(threshold: u64) -> Self {
+    /// A recovery's window, beginning at `first_rate` retries per second
+    /// (at most one per round trip, at least the least window).
+    fn new(threshold: f64, round_trip: Duration, now: Instant, first_rate: f64) -> Self {
+        let size = (first_rate * round_trip.as_secs_f64()).clamp(MIN_WINDOW, INITIAL_WINDOW);
         Self {
             generation: next_generation(),
-            size: INITIAL_WINDOW,
+            size,
             threshold,
-            answers: 0,
+            round_trip,
+            next_release: now,
             out: 0,
             released: 0,
             shrunk_at: 0,
         }
     }
 
-    /// An answer: one more in slow start (the window doubles each round
-    /// trip), one more per [`GROWTH_ROUNDS`] windows of answers past the
-    /// threshold.
-    fn grow(&mut self) {
-        if self.size < self.threshold {
-            self.size += 1;
-        } else {
-            self.answers += 1;
-            if self.answers >= self.size.saturating_mul(GROWTH_ROUNDS) {
-                self.answers = 0;
-                self.size = self.size.saturating_add(1);
-            }
-        }
+    /// The most released retries in flight at once.
+    fn in_flight(&self) -> u64 {
+        self.size.ceil().max(1.0) as u64
     }
 
-    /// A failure of the turn released `seq`-th: halves the window, once
-    /// per window in flight. Returns false if the window was one already:
-    /// not even one retry at a time gets through.
+    /// The time between two releases.
+    fn spacing(&self) -> Duration {
+        self.round_trip.div_f64(self.size)
+    }
+
+    /// An answer, `round_trip` after its release: the window grows, by one
+    /// per answer while below its threshold (doubling each round trip),
+    /// slowly past it.
+    fn grow(&mut self, round_trip: Option<Duration>) {
+        if let Some(sample) = round_trip {
+            self.round_trip = (self.round_trip * 7 + sample) / 8;
+        }
+        let step = if self.size < self.threshold {
+            self.size.min(1.0)
+        } else if self.size >= 1.0 {
+            1.0 / (GROWTH_ROUNDS * self.size)
+        } else {
+            self.size / GROWTH_ROUNDS
+        };
+        self.size = (self.size + step).min(1e6);
+    }
+
+    /// A failure of the turn released `seq`-th (or any failure, as
+    /// `released`): halves the window, once per round trip's releases.
+    /// Returns false if the window was at its least already.
     fn shrink(&mut self, seq: u64) -> bool {
         if seq <= self.shrunk_at {
             return true;
         }
-        if self.size <= 1 {
+        if self.size <= MIN_WINDOW {
             return false;
         }
-        self.size /= 2;
+        self.size = (self.size / 2.0).max(MIN_WINDOW);
         self.threshold = self.size;
-        self.answers = 0;
         self.shrunk_at = self.released;
         true
     }
@@ -205,6 +234,7 @@ pub(crate) enum Outcome {
 pub(crate) struct Turn {
     authority: Arc<AuthorityState>,
     kind: TurnKind,
+    released_at: Instant,
     ended: bool,
 }
 
@@ -218,14 +248,21 @@ impl Turn {
     /// The attempt this turn let go ended with `outcome`.
     pub(crate) fn end(mut self, outcome: Outcome) {
         self.ended = true;
-        self.authority.gate.turn_ended(self.kind, outcome);
+        let round_trip = Instant::now().saturating_duration_since(self.released_at);
+        let authority = &self.authority;
+        authority.gate.turn_ended(self.kind, outcome, Some(round_trip), || {
+            authority.budget.first_release_rate()
+        });
     }
 }
 
 impl Drop for Turn {
     fn drop(&mut self) {
         if !self.ended {
-            self.authority.gate.turn_ended(self.kind, Outcome::Unknown);
+            let authority = &self.authority;
+            authority.gate.turn_ended(self.kind, Outcome::Unknown, None, || {
+                authority.budget.first_release_rate()
+            });
         }
     }
 }
@@ -270,8 +307,7 @@ impl Gate {
         self.phase.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// A draw from `0..=bound` nanoseconds (splitmix64 over the gate's own
-    /// state).
+    /// A draw from `0..=bound` (splitmix64 over the gate's own state).
     fn random_up_to(&self, bound: Duration) -> Duration {
         let state = self
             .rng
@@ -294,56 +330,63 @@ impl Gate {
     /// A connect to the authority failed, for an attempt that held no
     /// turn (a first attempt; a probe's or a released retry's failure ends
     /// through its [`Turn`]): from now on its retries wait for a probe's
-    /// answer, the first of which may go at once. While it recovers, the
-    /// released retries in flight tell how it fares (their window shrinks
-    /// with their failures): such a failure is news only when none is.
+    /// answer, the first of which may go at once. While it recovers, any
+    /// failed connect is a sign of congestion, whoever's it is (a server
+    /// may serve the released retries and fail the first attempts that
+    /// come after them): it shrinks the window as a released retry's
+    /// failure does.
     pub(crate) fn connect_failed(&self) {
+        let now = Instant::now();
         let mut phase = self.phase();
-        match &*phase {
-            Phase::Open => self.go_down(&mut phase, Instant::now(), FIRST_THRESHOLD),
-            Phase::Recovering(window) if window.out == 0 => {
-                let threshold = window.threshold;
-                self.go_down(&mut phase, Instant::now(), threshold);
+        match &mut *phase {
+            Phase::Open => self.go_down(&mut phase, now, FIRST_THRESHOLD, FIRST_ROUND_TRIP),
+            Phase::Recovering(window) => {
+                let latest = window.released;
+                if !window.shrink(latest) {
+                    let (threshold, round_trip) = (window.threshold, window.round_trip);
+                    self.go_down(&mut phase, now, threshold, round_trip);
+                }
             }
-            Phase::Recovering(_) | Phase::Down { .. } => return,
+            Phase::Down { .. } => return,
         }
         drop(phase);
         self.changed.notify_waiters();
     }
 
-    /// Marks the authority down; `threshold` is the window a recovery
-    /// found it could take ([`FIRST_THRESHOLD`] for none yet), kept for the next
-    /// recovery. An authority that answered moments ago and now fails is
-    /// more likely busy than gone: its probes begin at the shortest
-    /// interval.
-    fn go_down(&self, phase: &mut Phase, now: Instant, threshold: u64) {
-        let interval = if threshold == FIRST_THRESHOLD {
-            self.first_interval
-        } else {
-            MIN_PROBE_INTERVAL.min(self.first_interval)
-        };
+    /// Marks the authority down, keeping what the next recovery begins
+    /// from.
+    fn go_down(&self, phase: &mut Phase, now: Instant, threshold: f64, round_trip: Duration) {
         *phase = Phase::Down {
             generation: next_generation(),
             probe_out: false,
             prober: 0,
             next_probe: now,
-            interval,
-            threshold,
+            interval: self.first_interval,
+            threshold: threshold.max(INITIAL_WINDOW),
+            round_trip,
         };
         self.limited.store(true, Ordering::Release);
     }
 
     /// A request to the authority that no turn let go (sent while it was
     /// down, or a retry that went while the gate was open) was answered.
-    pub(crate) fn answered(&self) {
+    pub(crate) fn answered(&self, first_rate: impl FnOnce() -> f64) {
         if !self.is_limited() {
             return;
         }
+        let now = Instant::now();
         let mut phase = self.phase();
         match &mut *phase {
             Phase::Open => return,
-            Phase::Down { threshold, .. } => *phase = Phase::Recovering(Window::new(*threshold)),
-            Phase::Recovering(window) => window.grow(),
+            Phase::Down {
+                threshold,
+                round_trip,
+                ..
+            } => {
+                let window = Window::new(*threshold, *round_trip, now, first_rate());
+                *phase = Phase::Recovering(window);
+            }
+            Phase::Recovering(window) => window.grow(None),
         }
         self.settle(&mut phase);
         drop(phase);
@@ -403,22 +446,32 @@ impl Gate {
                 }
             }
             Phase::Recovering(window) => {
-                if window.out < window.size {
+                if window.out >= window.in_flight() {
+                    Pass::Wait(None)
+                } else if now < window.next_release {
+                    Pass::Wait(Some(window.next_release))
+                } else {
                     window.out += 1;
                     window.released += 1;
+                    window.next_release = now + window.spacing();
                     Pass::Go(Some(TurnKind::Released {
                         generation: window.generation,
                         seq: window.released,
                     }))
-                } else {
-                    Pass::Wait(None)
                 }
             }
         }
     }
 
-    /// A turn's attempt ended with `outcome`.
-    fn turn_ended(&self, kind: TurnKind, outcome: Outcome) {
+    /// A turn's attempt ended with `outcome`, `round_trip` after its
+    /// release (`None`: it was not sent, or was dropped).
+    fn turn_ended(
+        &self,
+        kind: TurnKind,
+        outcome: Outcome,
+        round_trip: Option<Duration>,
+        first_rate: impl FnOnce() -> f64,
+    ) {
         let now = Instant::now();
         let mut phase = self.phase();
         match (&mut *phase, kind) {
@@ -429,12 +482,15 @@ impl Gate {
                     next_probe,
                     interval,
                     threshold,
+                    round_trip: previous,
                     ..
                 },
                 TurnKind::Probe { generation: of },
             ) if of == *generation => match outcome {
                 Outcome::Answered | Outcome::Refused => {
-                    *phase = Phase::Recovering(Window::new(*threshold));
+                    let measured = round_trip.unwrap_or(*previous);
+                    let window = Window::new(*threshold, measured, now, first_rate());
+                    *phase = Phase::Recovering(window);
                 }
                 Outcome::ConnectFailed => {
                     *probe_out = false;
@@ -456,7 +512,7 @@ impl Gate {
                 };
                 let kept = match outcome {
                     Outcome::Answered => {
-                        window.grow();
+                        window.grow(round_trip);
                         true
                     }
                     Outcome::ConnectFailed => window.shrink(seq),
@@ -467,14 +523,14 @@ impl Gate {
                     Outcome::Unknown => true,
                 };
                 if !kept {
-                    let threshold = window.threshold;
-                    self.go_down(&mut phase, now, threshold);
+                    let (threshold, round_trip) = (window.threshold, window.round_trip);
+                    self.go_down(&mut phase, now, threshold, round_trip);
                 }
             }
             // A turn of an earlier phase: only a failed connect is news.
             (Phase::Open, _) => {
                 if outcome == Outcome::ConnectFailed {
-                    self.go_down(&mut phase, now, FIRST_THRESHOLD);
+                    self.go_down(&mut phase, now, FIRST_THRESHOLD, FIRST_ROUND_TRIP);
                 }
             }
             (Phase::Down { .. }, _) => {}
@@ -618,6 +674,7 @@ async fn decide(
                 let turn = kind.map(|kind| Turn {
                     authority: Arc::clone(authority),
                     kind,
+                    released_at: now,
                     ended: false,
                 });
                 if !charged || budget.withdraw() {
