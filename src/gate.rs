@@ -53,7 +53,7 @@ use crate::timer::{NoTimer, Pause, Timer};
 /// The longest interval between two probes of an authority whose connects
 /// fail, whatever the policy's cap: the most a recovery goes unnoticed by
 /// the waiting retries.
-pub(crate) const MAX_PROBE_INTERVAL: Duration = Duration::from_millis(250);
+pub(crate) const MAX_PROBE_INTERVAL: Duration = Duration::from_millis(1000);
 
 /// The shortest interval between two probes, unless the policy's cap is
 /// shorter still (zero for [`Backoff::none()`](crate::Backoff::none)):
@@ -418,8 +418,18 @@ impl Gate {
     }
 
     /// What the gate says to the retry of request `me` asking at `now`;
-    /// `others_waiting`: whether any other request waits.
-    fn pass(&self, now: Instant, me: u64, others_waiting: bool) -> Pass {
+    /// `others_waiting`: whether any other request waits. A request alone
+    /// that probed last may probe again before the probe interval is over,
+    /// at its own pace, if `early` allows it (the budget is charged for
+    /// it: a fleet of clients, each alone at its own gate, stays within the
+    /// budget's share of its traffic).
+    fn pass(
+        &self,
+        now: Instant,
+        me: u64,
+        others_waiting: bool,
+        early: impl FnOnce() -> bool,
+    ) -> Pass {
         if !self.is_limited() {
             return Pass::Go(None);
         }
@@ -435,7 +445,7 @@ impl Gate {
             } => {
                 if *probe_out {
                     Pass::Wait(None)
-                } else if now >= *next_probe || (*prober == me && !others_waiting) {
+                } else if now >= *next_probe || (*prober == me && !others_waiting && early()) {
                     *probe_out = true;
                     *prober = me;
                     Pass::Go(Some(TurnKind::Probe {
@@ -669,7 +679,12 @@ async fn decide(
         changed.as_mut().enable();
         let now = Instant::now();
         let others_waiting = gate.waiting() > usize::from(place.is_some());
-        let wake = match gate.pass(now, request, others_waiting) {
+        let mut charged_early = false;
+        let early = || {
+            charged_early = budget.withdraw();
+            charged_early
+        };
+        let wake = match gate.pass(now, request, others_waiting, early) {
             Pass::Go(kind) => {
                 let turn = kind.map(|kind| Turn {
                     authority: Arc::clone(authority),
@@ -677,7 +692,7 @@ async fn decide(
                     released_at: now,
                     ended: false,
                 });
-                if !charged || budget.withdraw() {
+                if !charged || charged_early || budget.withdraw() {
                     return Ok(Admitted {
                         waited: Instant::now() - started,
                         turn,
