@@ -360,8 +360,8 @@ impl Gate {
             generation: next_generation(),
             probe_out: false,
             prober: 0,
-            next_probe: now,
-            interval: self.first_interval,
+            next_probe: now + self.jittered(self.first_interval),
+            interval: self.first_interval.saturating_mul(2).min(self.max_interval),
             threshold: threshold.max(INITIAL_WINDOW),
             round_trip,
         };
