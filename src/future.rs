@@ -427,8 +427,14 @@ impl<S, Req, C> Resend<S, Req, C> {
         // What the authority's gate learns: its connects fail.
         let authority =
             before.or_else(|| policy.scopes.as_ref().map(|scopes| scopes.state_of(copy)));
+        // The request's number at the gate: drawn when it first meets it.
+        let number = match &self.kept {
+            Kept::Retrying(progress) if progress.number != 0 => progress.number,
+            _ if authority.is_some() => gate::request_number(),
+            _ => 0,
+        };
         if let (Some(authority), true) = (&authority, found_down) {
-            authority.gate.connect_failed();
+            authority.gate.connect_failed(number);
         }
         let attempts = done + 1;
         let give_up = |reason: GiveUp, error: &E| {
@@ -489,9 +495,7 @@ impl<S, Req, C> Resend<S, Req, C> {
             ErrorClass::NotProcessed => std::mem::replace(&mut progress.refusal_retried, true),
             _ => true,
         };
-        if progress.number == 0 {
-            progress.number = gate::request_number();
-        }
+        progress.number = number;
         let asking = Asking {
             request: progress.number,
             charged,

@@ -69,15 +69,13 @@ const INITIAL_WINDOW: f64 = 1.0;
 /// here sends the gate back down.
 const MIN_WINDOW: f64 = 1.0 / 64.0;
 
-/// The window past which a first recovery grows by a quarter each round
-/// trip rather than doubling: a server back from an outage takes the
-/// backlog a little faster each round trip, so an overshoot costs it a few
-/// attempts, not a round trip's worth.
-const FIRST_THRESHOLD: f64 = 4.0;
-
-/// Past its threshold, a window grows by one per this many round trips
-/// (by a this-many-th of itself per answer, below one).
-const GROWTH_ROUNDS: f64 = 4.0;
+/// Past its threshold (half the window at which a failure came), the
+/// release rate grows each second by this many times the rate it began
+/// with: additively, in proportion to the client's own traffic, so that a
+/// fleet of clients, each with its own gate, grows together by a share of
+/// the fleet's traffic, whatever its size. Before any failure, the window
+/// doubles each round trip (slow start).
+const GROWTH: f64 = 2.0;
 
 /// The round trip assumed before any was measured.
 const FIRST_ROUND_TRIP: Duration = Duration::from_millis(10);
@@ -136,9 +134,13 @@ enum Phase {
 struct Window {
     // Tells this recovery's turns from an earlier one's.
     generation: u64,
+    // The rate, per second, it began with: the budget's share of the
+    // client's own traffic.
+    base_rate: f64,
     // Retries released per round trip (below one: one every `1 / size`).
     size: f64,
-    // Past this size, the window grows slowly.
+    // Past this size, the window grows additively (infinite until a
+    // failure halves the window).
     threshold: f64,
     // The smoothed round trip of the released attempts.
     round_trip: Duration,
@@ -160,6 +162,7 @@ impl Window {
         let size = (first_rate * round_trip.as_secs_f64()).clamp(MIN_WINDOW, INITIAL_WINDOW);
         Self {
             generation: next_generation(),
+            base_rate: first_rate,
             size,
             threshold,
             round_trip,
@@ -189,10 +192,11 @@ impl Window {
         }
         let step = if self.size < self.threshold {
             self.size.min(1.0)
-        } else if self.size >= 1.0 {
-            1.0 / (GROWTH_ROUNDS * self.size)
         } else {
-            self.size / GROWTH_ROUNDS
+            // d(size)/dt = GROWTH x first rate x round trip, per second; an
+            // answer comes every round_trip / size.
+            let round_trip = self.round_trip.as_secs_f64();
+            GROWTH * self.base_rate * round_trip * round_trip / self.size
         };
         self.size = (self.size + step).min(1e6);
     }
@@ -321,6 +325,15 @@ impl Gate {
         Duration::from_nanos(z % bound.saturating_add(1))
     }
 
+    /// A recovery's window. Its first release comes at a random point
+    /// within one spacing: the clients of a fleet that learn of a recovery
+    /// together (each with its own gate) then release apart, not in step.
+    fn recovery(&self, threshold: f64, round_trip: Duration, now: Instant, first_rate: f64) -> Window {
+        let mut window = Window::new(threshold, round_trip, now, first_rate);
+        window.next_release = now + self.random_up_to(window.spacing());
+        window
+    }
+
     /// `interval` with equal jitter: half of it, plus up to the other half.
     /// Clients that learn of an outage together probe it apart.
     fn jittered(&self, interval: Duration) -> Duration {
@@ -330,16 +343,24 @@ impl Gate {
     /// A connect to the authority failed, for an attempt that held no
     /// turn (a first attempt; a probe's or a released retry's failure ends
     /// through its [`Turn`]): from now on its retries wait for a probe's
-    /// answer, the first of which may go at once. While it recovers, any
-    /// failed connect is a sign of congestion, whoever's it is (a server
-    /// may serve the released retries and fail the first attempts that
-    /// come after them): it shrinks the window as a released retry's
-    /// failure does.
-    pub(crate) fn connect_failed(&self) {
+    /// answer. The first probe goes one (jittered) probe interval later, or
+    /// sooner at the failing request's own pace while it waits alone. While
+    /// it recovers, any failed connect is a sign of congestion, whoever's
+    /// it is (a server may serve the released retries and fail the first
+    /// attempts that come after them): it shrinks the window as a released
+    /// retry's failure does.
+    pub(crate) fn connect_failed(&self, request: u64) {
         let now = Instant::now();
         let mut phase = self.phase();
         match &mut *phase {
-            Phase::Open => self.go_down(&mut phase, now, FIRST_THRESHOLD, FIRST_ROUND_TRIP),
+            Phase::Open => {
+                self.go_down(&mut phase, now, f64::INFINITY, FIRST_ROUND_TRIP);
+                // The request that found it down probes it next, at its own
+                // pace, while it is alone.
+                if let Phase::Down { prober, .. } = &mut *phase {
+                    *prober = request;
+                }
+            }
             Phase::Recovering(window) => {
                 let latest = window.released;
                 if !window.shrink(latest) {
@@ -362,7 +383,7 @@ impl Gate {
             prober: 0,
             next_probe: now + self.jittered(self.first_interval),
             interval: self.first_interval.saturating_mul(2).min(self.max_interval),
-            threshold: threshold.max(INITIAL_WINDOW),
+            threshold,
             round_trip,
         };
         self.limited.store(true, Ordering::Release);
@@ -383,10 +404,12 @@ impl Gate {
                 round_trip,
                 ..
             } => {
-                let window = Window::new(*threshold, *round_trip, now, first_rate());
+                let window = self.recovery(*threshold, *round_trip, now, first_rate());
                 *phase = Phase::Recovering(window);
             }
-            Phase::Recovering(window) => window.grow(None),
+            // The released retries' own answers grow the window; a first
+            // attempt's answer says only that the authority answers.
+            Phase::Recovering(_) => return,
         }
         self.settle(&mut phase);
         drop(phase);
@@ -499,7 +522,7 @@ impl Gate {
             ) if of == *generation => match outcome {
                 Outcome::Answered | Outcome::Refused => {
                     let measured = round_trip.unwrap_or(*previous);
-                    let window = Window::new(*threshold, measured, now, first_rate());
+                    let window = self.recovery(*threshold, measured, now, first_rate());
                     *phase = Phase::Recovering(window);
                 }
                 Outcome::ConnectFailed => {
@@ -540,7 +563,7 @@ impl Gate {
             // A turn of an earlier phase: only a failed connect is news.
             (Phase::Open, _) => {
                 if outcome == Outcome::ConnectFailed {
-                    self.go_down(&mut phase, now, FIRST_THRESHOLD, FIRST_ROUND_TRIP);
+                    self.go_down(&mut phase, now, f64::INFINITY, FIRST_ROUND_TRIP);
                 }
             }
             (Phase::Down { .. }, _) => {}
