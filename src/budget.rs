@@ -44,34 +44,73 @@ const SLOTS: usize = 10;
 /// input cannot grow memory without bound. [`BudgetScope::Shared`] keeps one
 /// budget for every request of the policy.
 ///
-/// # Waiting for room
+/// # What the budget is charged for
 ///
-/// A retry that finds no room does not fail at once: it waits, for at most
-/// [`max_wait`](RetryBudget::max_wait) in all (and never past the policy's
-/// `max_elapsed`), with at most
-/// [`max_waiting`](RetryBudget::max_waiting) requests waiting per
-/// authority. Room comes back at the pace the budget allows (its allowance
-/// spread over the window), so retries that waited through an outage reach
-/// the returning server a few at a time, not all at once. While an
-/// authority's connects fail, its retries wait for it to answer again: one
-/// retry at a time probes it (at growing intervals, up to 1 s), and the
-/// others go only once it answered. A retry that cannot wait (the queue is
-/// full, or its turn would come after its deadline) gets its error back at
-/// once; a request dropped while it waits frees its place at once.
+/// A retry is charged by what the failed attempt may have cost the server
+/// (after gRPC's retry design, proposal A6):
+///
+/// | the attempt that failed | charged to the budget |
+/// |---|---|
+/// | a refused or unreachable connect, a DNS failure, a request hyper canceled before writing it (`ErrorClass::Connect`): it never reached a server process | no: the authority's gate alone paces these retries |
+/// | a connect that timed out (the classifier's `is_timeout`): a blackhole costs nothing, but a server too busy to accept looks the same | yes |
+/// | an HTTP/2 stream the server refused (`ErrorClass::NotProcessed`): it reached the server, not its application | the first retry of each request: no; later ones: yes |
+/// | a lost connection (`ErrorClass::ConnectionLost`): the server may have worked on the request | yes |
+///
+/// A retry that finds no room does not fail at once: it waits for room (a
+/// tenth of the window at a time), within its share of
+/// [`max_wait`](RetryBudget::max_wait), counted from the end of its pause,
+/// and never past the policy's `max_elapsed`.
+///
+/// # The gate: when a retry may go
+///
+/// Each authority's budget has a gate, shared by every request to it:
+///
+/// - While nothing is known against the authority, a retry goes after its
+///   own pause.
+/// - Once a connect to it fails, one retry at a time probes it, at the
+///   policy's own backoff (its base doubling, up to its cap and at most
+///   250 ms, with equal jitter), and the others wait (at most
+///   [`max_waiting`](RetryBudget::max_waiting) of them) instead of adding
+///   doomed attempts. A request alone at the gate follows its own backoff
+///   (charged to the budget while it probes ahead of the gate's interval,
+///   so a fleet of lone clients stays within the ratio).
+/// - Once the authority answers, the waiting retries are released by
+///   evidence, not at a fixed pace: the release begins at the budget's
+///   ratio of the client's own traffic, its first release at a random point
+///   within one spacing (clients that learn of a recovery together release
+///   apart); every answered retry grows it (doubling each round trip,
+///   as TCP's slow start, until a failure), and every failure (a failed
+///   connect, lost connection or refused stream, the released retries' or
+///   first attempts') halves it, once per round trip, as TCP's congestion
+///   window; past a failure it grows additively. A release at its least
+///   that fails again sends the gate back to probing. Once no retry is
+///   pending, the gate is open again.
+///
+/// A retry that cannot wait (the queue is full, or its deadline comes
+/// first) gets its error back at once; a request dropped while it waits
+/// frees its place at once, and a released retry dropped or refused before
+/// its answer gives its turn back.
 ///
 /// # Why this design
 ///
-/// The budget is scoped like gRPC's connection backoff (its
+/// The gate is scoped like gRPC's connection backoff (its
 /// `connection-backoff.md`: one backoff per address, shared by every call,
 /// apart from each call's own retries): what the layer learns of an
-/// authority (its connects fail) is shared by every request to it, while
-/// each request keeps its own retry count, backoff and deadline. The
-/// release after an outage is a client-side rate limiter, in the spirit of
-/// AWS SDKs' adaptive retry mode, paced by the budget rather than by
-/// throttling responses: a retry layer only sees connection failures. A
-/// fleet of clients each learning of a recovery at once spreads its first
-/// retries over one pace at random. OUTAGES.md, in the repository, shows
-/// the model and the loopback experiment these defaults were chosen by.
+/// authority (its connects fail, it answers again) is shared by every
+/// request to it, while each request keeps its own retry count, backoff
+/// and deadline. The previous design released the retries an outage held
+/// at a fixed pace (the ratio of the traffic, spread over the window): safe
+/// for a fleet, but it held saved requests for seconds after the server
+/// was back and lost some the budget could afford. Releasing by evidence
+/// (AIMD, as TCP; AWS SDKs' adaptive retry mode adapts a rate the same
+/// way) goes as fast as the server keeps answering, and begins, and grows
+/// after a failure, in proportion to each client's own traffic, so a fleet
+/// of clients, each with its own gate, together take what the server has
+/// room for, whatever their number. Retries of connects that never reached
+/// the server are not charged: charging them held a freshly started
+/// client's outage backlog to the ratio of its short history. OUTAGES.md,
+/// in the repository, shows the model and the loopback experiments these
+/// defaults were chosen by.
 ///
 /// # When requests and retries are counted
 ///
@@ -93,8 +132,7 @@ const SLOTS: usize = 10;
 /// retries may add 20% to the requests of the last 10 s, with a floor of 10
 /// retries per 10 s window (`min_per_second` 1), per authority (at most
 /// 1024 tracked); a retry may wait up to 5 s in all for room, with at most
-/// 2048 waiting per authority. Why 5 s: at a 20% ratio, the retries of a
-/// 1 s outage take 5 s to go out at the budget's pace.
+/// 2048 waiting per authority.
 ///
 /// [`RetryPolicy::default()`]: crate::RetryPolicy
 ///
@@ -139,9 +177,9 @@ pub enum BudgetScope {
     PerAuthority,
     /// One budget for every request of the policy, whatever its authority,
     /// and one gate: while any authority's connects fail, retries to every
-    /// authority wait for a probe's turn (delayed by up to the probe
-    /// interval, at most 1 s, and the pace). Meant for a client of a single
-    /// upstream.
+    /// authority wait for a probe's answer (delayed by up to the probe
+    /// interval, at most 250 ms, and the release). Meant for a client of a
+    /// single upstream.
     Shared,
 }
 
@@ -169,9 +207,9 @@ impl RetryBudget {
     }
 
     /// The floor, in retries per second of the window: a client whose
-    /// ratio allows fewer still gets `min_per_second x window` retries per
-    /// window, which may be spent in one burst; default 1 (10 per 10 s
-    /// window).
+    /// ratio allows fewer still gets `min_per_second x window` charged
+    /// retries per window, which may be spent in one burst (each after its
+    /// own pause); default 1 (10 per 10 s window).
     #[must_use = "a RetryBudget is a value: use the one this returns"]
     pub const fn min_per_second(mut self, min_per_second: u32) -> Self {
         self.min_per_second = min_per_second;
@@ -207,9 +245,11 @@ impl RetryBudget {
         self
     }
 
-    /// The longest a request may wait in all for room to retry, at most
-    /// 10 minutes; default 5 s. Zero: a retry that finds no room fails at
-    /// once with its error, as budgets without waiting do.
+    /// The longest a request may wait in all at the gate (for a probe's
+    /// answer, its release, or room in the budget), at most 10 minutes;
+    /// default 5 s. Each wait is counted from the end of the retry's pause.
+    /// Zero: a retry that would have to wait fails at once with its error,
+    /// as budgets without waiting do; one that finds room goes.
     #[must_use = "a RetryBudget is a value: use the one this returns"]
     pub const fn max_wait(mut self, max_wait: Duration) -> Self {
         self.max_wait = max_wait;

@@ -125,7 +125,8 @@ async fn a_retry_the_budget_refuses_is_not_counted() {
         .budget(RetryBudget::default().ratio(0.0).min_per_second(0))
         .build()
         .unwrap();
-    let mock = Mock::new([Outcome::Fail(ErrorKind::ConnectionRefused)]);
+    // A lost connection: its retry is charged (a refused connect's is not).
+    let mock = Mock::new([Outcome::Fail(ErrorKind::ConnectionReset)]);
     let seen = mock.seen();
     let mut service = Retry::new(mock, policy);
     let (request, attempts) = mock_request(Method::GET);

@@ -127,6 +127,12 @@ fn refused(times: usize) -> Mock {
     Mock::new((0..times).map(|_| Outcome::Fail(ErrorKind::ConnectionRefused)))
 }
 
+/// Lost connections: their retries are charged to the budget (a refused
+/// connect's are not).
+fn reset(times: usize) -> Mock {
+    Mock::new((0..times).map(|_| Outcome::Fail(ErrorKind::ConnectionReset)))
+}
+
 async fn send(mut service: Retry<Mock>, request: Request<String>) -> io::Result<()> {
     service.ready().await?.call(request).await.map(drop)
 }
@@ -274,7 +280,7 @@ async fn gives_up_when_the_budget_refuses() {
         .build()
         .unwrap();
 
-    send(Retry::new(refused(10), policy), get("http://127.0.0.1:9/"))
+    send(Retry::new(reset(10), policy), get("http://127.0.0.1:9/"))
         .await
         .unwrap_err();
 
@@ -284,21 +290,30 @@ async fn gives_up_when_the_budget_refuses() {
 #[tokio::test(start_paused = true)]
 async fn gives_up_after_waiting() {
     let (events, _guard) = Events::capture();
-    // The first retry probes the refusing authority at once; the next
-    // ones wait for the next probes, 10, 20, 40, 80 ms apart (growing),
-    // until they have waited 100 ms in all.
+    // Two requests to a refusing authority: one probes, the other waits
+    // for the next probe (the probes 5 to 10, then 10 to 20, 20 to 40 ms
+    // apart, growing); each gives up once it has waited 100 ms in all. (A
+    // zero budget: a request left alone may not probe ahead of the gate's
+    // interval at its own pace, which is charged.)
     let policy = named("events")
-        .backoff(Backoff::none())
+        .backoff(Backoff::exponential(Duration::from_millis(10)).jitter(Jitter::None))
         .max_retries(20)
-        .budget(RetryBudget::default().max_wait(Duration::from_millis(100)))
+        .budget(
+            RetryBudget::default()
+                .ratio(0.0)
+                .min_per_second(0)
+                .max_wait(Duration::from_millis(100)),
+        )
         .build()
         .unwrap();
+    let service = Retry::new(refused(100), policy);
 
-    send(Retry::new(refused(100), policy), get("http://127.0.0.1:9/"))
-        .await
-        .unwrap_err();
+    let calls = (0..2).map(|_| send(service.clone(), get("http://127.0.0.1:9/")));
+    for result in futures_util::future::join_all(calls).await {
+        result.unwrap_err();
+    }
 
-    assert_give_up(&events, "waited", 1, 1).await;
+    assert_give_up(&events, "waited", 2, 2).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -307,7 +322,7 @@ async fn gives_up_when_the_queue_is_full() {
     // Three requests at once: one probes, one waits, and the third finds
     // the one place taken.
     let policy = named("events")
-        .backoff(Backoff::none())
+        .backoff(Backoff::exponential(Duration::from_millis(1)).jitter(Jitter::None))
         .max_retries(1)
         .budget(RetryBudget::default().max_waiting(1))
         .build()

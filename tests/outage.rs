@@ -95,8 +95,8 @@ const TABLE: [(u64, &str, usize, usize, Option<u32>); 15] = [
     (
         3_000,
         "defaults (budget per authority, waits)",
-        104,
-        894,
+        109,
+        942,
         Some(0),
     ),
 ];

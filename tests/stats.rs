@@ -250,14 +250,16 @@ async fn a_call_never_sent_again_passes_through_counted_only_as_a_request() {
 /// not a retry, and the attempts are the calls the inner service saw.
 #[tokio::test(start_paused = true)]
 async fn a_retry_the_budget_refused_is_not_counted_as_sent() {
-    let dead = server::unused_addr();
+    // A GET whose connection is reset after the request was read: its
+    // retry is charged to the budget (a refused connect's is not).
+    let (addr, _requests) = server::reset_after_reading_request().await;
     let policy = RetryPolicy::builder()
         .budget(RetryBudget::default().ratio(0.0).min_per_second(0))
         .build()
         .unwrap();
     let (client, attempts) = layered(http_client(), policy);
 
-    client.clone().oneshot(get(dead)).await.unwrap_err();
+    client.clone().oneshot(get(addr)).await.unwrap_err();
 
     assert_eq!(attempts.load(Ordering::SeqCst), 1);
     let total = client.stats().total;

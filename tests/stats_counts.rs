@@ -11,8 +11,9 @@ use tower_conn_retry::{AttemptCount, Backoff, Retry, RetryBudget, RetryPolicy};
 /// nothing.
 #[tokio::test]
 async fn a_retry_the_budget_refused_is_not_counted_as_a_retry() {
+    // A lost connection: its retry is charged (a refused connect's is not).
     let refusing = service_fn(|_: http::Request<String>| async {
-        Err::<http::Response<String>, _>(std::io::Error::from(ErrorKind::ConnectionRefused))
+        Err::<http::Response<String>, _>(std::io::Error::from(ErrorKind::ConnectionReset))
     });
     let policy = RetryPolicy::builder()
         .backoff(Backoff::none())

@@ -187,7 +187,9 @@ async fn the_resend_count_is_recorded_once_on_the_callers_span() {
         .budget(RetryBudget::default().ratio(0.0).min_per_second(0))
         .build()
         .unwrap();
-    let records = resend_counts(refusing, refused(1), false).await;
+    // (a lost connection: its retry is charged, a refused connect's is not)
+    let reset = Mock::new([Outcome::Fail(ErrorKind::ConnectionReset)]);
+    let records = resend_counts(refusing, reset, false).await;
     assert!(records.is_empty(), "{records:?}");
     // ...or its one retry's `poll_ready` failed.
     let unready = refused(1).ready_error_after_first_call(ErrorKind::Other);
@@ -236,7 +238,8 @@ async fn a_retry_refused_by_the_budget_logs_a_warning() {
         .budget(RetryBudget::default().ratio(0.0).min_per_second(0))
         .build()
         .unwrap();
-    let mock = Mock::new([Outcome::Fail(ErrorKind::ConnectionRefused)]);
+    // A lost connection: its retry is charged (a refused connect's is not).
+    let mock = Mock::new([Outcome::Fail(ErrorKind::ConnectionReset)]);
     let mut service = Retry::new(mock, policy);
 
     send(&mut service, request(Method::GET)).await.unwrap_err();

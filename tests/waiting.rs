@@ -112,18 +112,23 @@ async fn without_the_budget_the_same_outage_loses_requests_and_storms() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn waiting_retries_are_released_at_the_budgets_pace_not_all_at_once() {
+async fn waiting_retries_go_as_soon_as_the_upstream_answers() {
     // 200 requests over 2 s (100 a second) while the upstream is up, then
     // 100 more in the 1 s it is down.
     let upstream = Upstream::down_between(Duration::from_secs(2), Duration::from_secs(3));
     let policy = RetryPolicy::builder().jitter_seed(11).build().unwrap();
     let service = RetryLayer::new(policy).layer(upstream.clone());
 
-    open_loop(service, Duration::from_millis(10), Duration::from_secs(3)).await;
+    let (sent, answered) =
+        open_loop(service, Duration::from_millis(10), Duration::from_secs(3)).await;
 
     // After the upstream is back, no new requests come: every attempt from
-    // then on is a waiting retry. The budget allows 20% of 300 requests over
-    // the window, 60 per 10 s: 6 a second, after a burst of 3.
+    // then on is a waiting retry. They are released by the upstream's
+    // answers, not at the budget's pace (20% of 300 requests per 10 s: 6 a
+    // second, which held the last for 15 s): the first once a probe is
+    // answered (at most 250 ms apart), the rest as fast as the answers
+    // come, here at once.
+    assert_eq!(answered, sent, "every request is answered");
     let back = upstream.down_until;
     let released: Vec<Instant> = upstream
         .attempts()
@@ -131,23 +136,13 @@ async fn waiting_retries_are_released_at_the_budgets_pace_not_all_at_once() {
         .filter(|(at, _)| *at >= back)
         .map(|(at, _)| *at)
         .collect();
-    assert!(!released.is_empty(), "the waiting retries went");
-    let in_first_second = released
-        .iter()
-        .filter(|at| **at < back + Duration::from_secs(1))
-        .count();
+    assert!(released.len() >= 50, "{} retries released", released.len());
+    let last = *released.last().unwrap();
     assert!(
-        in_first_second <= 3 + 7,
-        "{in_first_second} retries in the first second after the upstream came back"
+        last <= back + Duration::from_millis(500),
+        "the last waiting retry went {:?} after the upstream came back",
+        last - back
     );
-    // At most 3 went within any 100 ms: none are released together.
-    for (i, at) in released.iter().enumerate() {
-        let close = released[i..]
-            .iter()
-            .take_while(|later| **later < *at + Duration::from_millis(100))
-            .count();
-        assert!(close <= 3, "{close} retries within 100 ms of {at:?}");
-    }
 }
 
 #[tokio::test(start_paused = true)]

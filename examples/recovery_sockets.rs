@@ -1,0 +1,479 @@
+//! The seconds after a server comes back, on real sockets: a hyper server
+//! on 127.0.0.1, the legacy hyper-util `Client` (pool off: every request
+//! connects, as against a server that closes connections), and three
+//! clients side by side in each scenario: `RetryPolicy::default()`,
+//! `no_budget()`, and `tower::retry` with 3 retries after 100, 200 and
+//! 400 ms (every error, as people write it by hand).
+//!
+//! For each: requests lost, attempts per request, and the latency of the
+//! saved requests (those answered after more than one attempt): p50, p99,
+//! max, and when the last one was answered after the server came back.
+//!
+//! ```text
+//! cargo run --release --example recovery_sockets            # about 2 minutes
+//! cargo run --release --example recovery_sockets -- --quick  # the short scenarios only
+//! ```
+//!
+//! The figures move from run to run with the machine's load: run it twice.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tower::util::BoxCloneService;
+use tower::{Service, ServiceBuilder, ServiceExt};
+use tower_conn_retry::{RetryLayer, RetryPolicy};
+
+type Request = http::Request<Full<Bytes>>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type HttpService = BoxCloneService<Request, http::Response<Incoming>, BoxError>;
+
+// ===== the server =====
+
+/// A hyper server on a fixed loopback port that can go down (its listener
+/// and every connection closed: connects are refused) and come back.
+/// With `reset_first`, it reads each request and closes the connection
+/// without answering the first attempt of each `x-id`.
+struct Server {
+    addr: SocketAddr,
+    reset_first: bool,
+    seen: Arc<Mutex<HashMap<String, u32>>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    async fn start(reset_first: bool) -> Server {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let mut server = Server {
+            addr,
+            reset_first,
+            seen: Arc::default(),
+            task: None,
+        };
+        server.up().await;
+        server
+    }
+
+    async fn up(&mut self) {
+        let listener = TcpListener::bind(self.addr).await.expect("bind the port again");
+        let (seen, reset_first) = (self.seen.clone(), self.reset_first);
+        self.task = Some(tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let seen = seen.clone();
+                connections.spawn(async move {
+                    let _ = stream.set_nodelay(true);
+                    let answer = service_fn(move |request: http::Request<Incoming>| {
+                        let id = request
+                            .headers()
+                            .get("x-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_string();
+                        let attempt = {
+                            let mut seen = seen.lock().unwrap();
+                            let count = seen.entry(id).or_default();
+                            *count += 1;
+                            *count
+                        };
+                        async move {
+                            if reset_first && attempt == 1 {
+                                return Err(io::Error::from(io::ErrorKind::ConnectionReset));
+                            }
+                            Ok::<_, io::Error>(http::Response::new(Full::new(Bytes::from_static(
+                                b"ok",
+                            ))))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), answer)
+                        .await;
+                });
+            }
+        }));
+    }
+
+    /// Closes the listener and every connection: connects are refused.
+    fn down(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+// ===== the clients =====
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Variant {
+    Defaults,
+    NoBudget,
+    TowerRetry,
+}
+
+const VARIANTS: [Variant; 3] = [Variant::Defaults, Variant::NoBudget, Variant::TowerRetry];
+
+impl Variant {
+    fn label(self) -> &'static str {
+        match self {
+            Variant::Defaults => "RetryPolicy::default()",
+            Variant::NoBudget => "no_budget()",
+            Variant::TowerRetry => "tower::retry 100/200/400 ms",
+        }
+    }
+}
+
+/// Counts every attempt by `x-id` (inside the retry layer), and refuses
+/// the connects `refuse` picks (a refused connect, before anything is
+/// sent), as a flaky network path would.
+#[derive(Clone)]
+struct Counted<S> {
+    inner: S,
+    attempts: Arc<Mutex<HashMap<String, u32>>>,
+    refuse_one_in: u64,
+    draws: Arc<AtomicU64>,
+}
+
+impl<S> Service<Request> for Counted<S>
+where
+    S: Service<Request, Response = http::Response<Incoming>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Incoming>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let id = request
+            .headers()
+            .get("x-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        *self.attempts.lock().unwrap().entry(id).or_default() += 1;
+        if self.refuse_one_in > 0 {
+            // splitmix64 over a counter: the same draws on every run.
+            let mut z = self.draws.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            if (z ^ (z >> 31)) % self.refuse_one_in == 0 {
+                return Box::pin(async {
+                    Err(BoxError::from(io::Error::from(io::ErrorKind::ConnectionRefused)))
+                });
+            }
+        }
+        let future = self.inner.call(request);
+        Box::pin(async move { future.await.map_err(Into::into) })
+    }
+}
+
+/// `tower::retry`'s policy as written by hand: any error, 3 times, after
+/// 100, 200 and 400 ms.
+#[derive(Clone)]
+struct ByHand {
+    done: usize,
+}
+
+impl tower::retry::Policy<Request, http::Response<Incoming>, BoxError> for ByHand {
+    type Future = tokio::time::Sleep;
+
+    fn retry(
+        &mut self,
+        _: &mut Request,
+        result: &mut Result<http::Response<Incoming>, BoxError>,
+    ) -> Option<Self::Future> {
+        const PAUSES: [u64; 3] = [100, 200, 400];
+        let pause = PAUSES.get(self.done).filter(|_| result.is_err())?;
+        self.done += 1;
+        Some(tokio::time::sleep(Duration::from_millis(*pause)))
+    }
+
+    fn clone_request(&mut self, request: &Request) -> Option<Request> {
+        Some(request.clone())
+    }
+}
+
+fn client(
+    variant: Variant,
+    attempts: Arc<Mutex<HashMap<String, u32>>>,
+    refuse_one_in: u64,
+) -> HttpService {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(Duration::from_secs(1)));
+    connector.set_nodelay(true);
+    let client = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build::<_, Full<Bytes>>(connector);
+    let counted = Counted {
+        inner: client,
+        attempts,
+        refuse_one_in,
+        draws: Arc::default(),
+    };
+    match variant {
+        Variant::Defaults => BoxCloneService::new(
+            ServiceBuilder::new()
+                .layer(RetryLayer::new(RetryPolicy::default()))
+                .service(counted),
+        ),
+        Variant::NoBudget => BoxCloneService::new(
+            ServiceBuilder::new()
+                .layer(RetryLayer::new(
+                    RetryPolicy::builder().no_budget().build().expect("valid"),
+                ))
+                .service(counted),
+        ),
+        Variant::TowerRetry => BoxCloneService::new(
+            ServiceBuilder::new()
+                .layer(tower::retry::RetryLayer::new(ByHand { done: 0 }))
+                .service(counted),
+        ),
+    }
+}
+
+// ===== one run =====
+
+/// A scenario: requests at a steady rate (or all at once), and what the
+/// server does meanwhile.
+#[derive(Clone, Copy)]
+struct Scenario {
+    name: &'static str,
+    /// Requests a second; 0: `burst` requests at once.
+    rate: u64,
+    burst: usize,
+    run: Duration,
+    /// The listener is down from `down_at` for `down_for`.
+    down_at: Duration,
+    down_for: Duration,
+    reset_first: bool,
+    refuse_one_in: u64,
+    quick: bool,
+}
+
+#[derive(Default)]
+struct Outcome {
+    requests: usize,
+    lost: usize,
+    attempts: u64,
+    saved: Vec<Duration>,
+    last_saved_after_back: Option<Duration>,
+}
+
+async fn run(scenario: Scenario, variant: Variant) -> Outcome {
+    let mut server = Server::start(scenario.reset_first).await;
+    let attempts = Arc::new(Mutex::new(HashMap::new()));
+    let service = client(variant, attempts.clone(), scenario.refuse_one_in);
+    let uri = format!("http://{}/", server.addr);
+    let start = Instant::now();
+    let back_at = start + scenario.down_at + scenario.down_for;
+
+    let outage = async {
+        if scenario.down_for > Duration::ZERO {
+            tokio::time::sleep_until(start + scenario.down_at).await;
+            server.down();
+            tokio::time::sleep_until(back_at).await;
+            server.up().await;
+        }
+    };
+    let count = if scenario.rate == 0 {
+        scenario.burst
+    } else {
+        (scenario.rate as f64 * scenario.run.as_secs_f64()) as usize
+    };
+    let finished = Arc::new(AtomicUsize::new(0));
+    let mut calls = tokio::task::JoinSet::new();
+    let load = async {
+        for id in 0..count {
+            if scenario.rate > 0 {
+                tokio::time::sleep_until(start + Duration::from_secs(id as u64) / scenario.rate as u32)
+                    .await;
+            }
+            let request = http::Request::get(&uri)
+                .header("x-id", id.to_string())
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let service = service.clone();
+            let finished = finished.clone();
+            calls.spawn(async move {
+                let sent = Instant::now();
+                // Every call is bounded: a scenario never hangs.
+                let result = tokio::time::timeout(Duration::from_secs(30), service.oneshot(request))
+                    .await;
+                finished.fetch_add(1, Ordering::Relaxed);
+                (id, result.is_ok_and(|r| r.is_ok()), sent, Instant::now())
+            });
+        }
+    };
+    tokio::join!(outage, load);
+    let mut outcome = Outcome {
+        requests: count,
+        ..Outcome::default()
+    };
+    let mut ends = Vec::new();
+    while let Some(joined) = calls.join_next().await {
+        ends.push(joined.expect("a call task"));
+    }
+    let attempts = attempts.lock().unwrap();
+    for (id, ok, sent, done) in ends {
+        let made = attempts.get(&id.to_string()).copied().unwrap_or(0);
+        outcome.attempts += u64::from(made);
+        if !ok {
+            outcome.lost += 1;
+        } else if made > 1 {
+            outcome.saved.push(done - sent);
+            if scenario.down_for > Duration::ZERO {
+                let after = done.saturating_duration_since(back_at);
+                outcome.last_saved_after_back = outcome.last_saved_after_back.max(Some(after));
+            }
+        }
+    }
+    server.down();
+    outcome.saved.sort();
+    outcome
+}
+
+fn quantile(sorted: &[Duration], q: f64) -> String {
+    if sorted.is_empty() {
+        return "-".into();
+    }
+    let at = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    format!("{:.2}", sorted[at].as_secs_f64())
+}
+
+const SCENARIOS: [Scenario; 7] = [
+    Scenario {
+        name: "1 s listener outage 12 s into the run, 200 req/s",
+        rate: 200,
+        burst: 0,
+        run: Duration::from_secs(15),
+        down_at: Duration::from_secs(12),
+        down_for: Duration::from_secs(1),
+        reset_first: false,
+        refuse_one_in: 0,
+        quick: false,
+    },
+    Scenario {
+        name: "1 s listener outage 1.5 s after a fresh client's first request, 200 req/s",
+        rate: 200,
+        burst: 0,
+        run: Duration::from_millis(4_500),
+        down_at: Duration::from_millis(1_500),
+        down_for: Duration::from_secs(1),
+        reset_first: false,
+        refuse_one_in: 0,
+        quick: true,
+    },
+    Scenario {
+        name: "2 s listener outage, 200 req/s",
+        rate: 200,
+        burst: 0,
+        run: Duration::from_secs(6),
+        down_at: Duration::from_secs(2),
+        down_for: Duration::from_secs(2),
+        reset_first: false,
+        refuse_one_in: 0,
+        quick: false,
+    },
+    Scenario {
+        name: "quiet client: 10 concurrent requests across a 50 ms blip",
+        rate: 0,
+        burst: 10,
+        run: Duration::ZERO,
+        down_at: Duration::ZERO,
+        down_for: Duration::from_millis(50),
+        reset_first: false,
+        refuse_one_in: 0,
+        quick: true,
+    },
+    Scenario {
+        name: "quiet client: 10 concurrent GETs, each reset once",
+        rate: 0,
+        burst: 10,
+        run: Duration::ZERO,
+        down_at: Duration::ZERO,
+        down_for: Duration::ZERO,
+        reset_first: true,
+        refuse_one_in: 0,
+        quick: true,
+    },
+    Scenario {
+        name: "steady partial failure: 1 connect in 6 refused, 100 req/s, 3 retries",
+        rate: 100,
+        burst: 0,
+        run: Duration::from_secs(13),
+        down_at: Duration::ZERO,
+        down_for: Duration::ZERO,
+        reset_first: false,
+        refuse_one_in: 6,
+        quick: false,
+    },
+    Scenario {
+        name: "steady partial failure (short): 1 connect in 6 refused, 100 req/s",
+        rate: 100,
+        burst: 0,
+        run: Duration::from_secs(3),
+        down_at: Duration::ZERO,
+        down_for: Duration::ZERO,
+        reset_first: false,
+        refuse_one_in: 6,
+        quick: true,
+    },
+];
+
+#[tokio::main]
+async fn main() {
+    let quick = std::env::args().any(|arg| arg == "--quick");
+    for scenario in SCENARIOS.iter().filter(|s| s.quick == quick || !quick) {
+        if !quick && scenario.quick && scenario.refuse_one_in > 0 {
+            continue; // the long version runs instead
+        }
+        println!("\n{}\n", scenario.name);
+        println!("| client | lost | attempts per request | saved | p50 / p99 / max of saved (s) | last saved after back (s) |");
+        println!("|---|---|---|---|---|---|");
+        for variant in VARIANTS {
+            let outcome = run(*scenario, variant).await;
+            println!(
+                "| {} | {} of {} | {:.3} | {} | {} / {} / {} | {} |",
+                variant.label(),
+                outcome.lost,
+                outcome.requests,
+                outcome.attempts as f64 / outcome.requests as f64,
+                outcome.saved.len(),
+                quantile(&outcome.saved, 0.5),
+                quantile(&outcome.saved, 0.99),
+                quantile(&outcome.saved, 1.0),
+                outcome
+                    .last_saved_after_back
+                    .map_or("-".into(), |d| format!("{:.2}", d.as_secs_f64())),
+            );
+            // Let the previous client's sockets settle.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
