@@ -475,20 +475,25 @@ impl<S, Req, C> Resend<S, Req, C> {
                 Ok(Duration::ZERO)
             }),
             (Some(authority), timer) => {
-                // The gate's wait begins after the pause, and ends by the
-                // request's deadline and its share of `max_wait`.
-                let now = Instant::now();
-                let mut deadline = later(
-                    now,
-                    pause.saturating_add(policy.max_wait.saturating_sub(waited)),
-                );
-                if let (Some(started), Some(max_elapsed)) = (started, policy.max_elapsed) {
-                    deadline = deadline.min(later(started, max_elapsed));
-                }
+                // The gate's wait begins when the pause ends, however late
+                // the timer wakes (tokio rounds a sleep up to the next
+                // millisecond), and ends by the request's deadline and its
+                // share of `max_wait`. Dated before the pause, a zero
+                // `max_wait` ended before the timer woke, and every retry
+                // was refused.
+                let may_wait = policy.max_wait.saturating_sub(waited);
+                let elapsed_deadline = match (started, policy.max_elapsed) {
+                    (Some(started), Some(max_elapsed)) => Some(later(started, max_elapsed)),
+                    _ => None,
+                };
                 let gate_timer = policy.timer.clone();
                 Box::pin(async move {
                     if let Some(timer) = timer {
                         timer.await;
+                    }
+                    let mut deadline = later(Instant::now(), may_wait);
+                    if let Some(elapsed_deadline) = elapsed_deadline {
+                        deadline = deadline.min(elapsed_deadline);
                     }
                     gate::admit(&authority, &gate_timer, deadline).await
                 })
