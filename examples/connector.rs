@@ -65,9 +65,12 @@ async fn main() -> Result<(), BoxError> {
         )
         .classifier(ConnectorClassifier)
         .build()?;
+    // The connect timeout inside the retry layer bounds each attempt.
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(Duration::from_secs(2)));
     let connector = ServiceBuilder::new()
         .layer(RetryLayer::new(policy))
-        .service(HttpConnector::new());
+        .service(http);
     let client = Client::builder(TokioExecutor::new()).build(connector);
 
     // A body streamed in chunks: no length known up front, no copy possible.

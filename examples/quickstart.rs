@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tower::{Service, ServiceBuilder, ServiceExt};
@@ -63,7 +63,11 @@ async fn main() -> Result<(), BoxError> {
         .max_elapsed(Duration::from_secs(10))
         .build()?;
 
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    // Each connect bounded: a SYN nobody answers would wait about 127 s on
+    // Linux, and the retry layer bounds pauses, not attempts.
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(Duration::from_secs(2)));
+    let client = Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(connector);
     let mut client = ServiceBuilder::new()
         .layer(RetryLayer::new(policy))
         .service(client);

@@ -515,9 +515,12 @@ impl<S, Req, C> Resend<S, Req, C> {
                 })
             }),
             (Some(authority), timer) => {
-                // The gate's wait begins when the pause ends (however late
-                // the timer wakes), and ends by the request's deadline and
-                // its share of `max_wait`.
+                // The gate's wait begins when the pause ends, however late
+                // the timer wakes (tokio rounds a sleep up to the next
+                // millisecond), and ends by the request's deadline and its
+                // share of `max_wait`. Dated before the pause, a zero
+                // `max_wait` ended before the timer woke, and every retry
+                // was refused.
                 let may_wait = policy.max_wait.saturating_sub(waited);
                 let elapsed_deadline = match (started, policy.max_elapsed) {
                     (Some(started), Some(max_elapsed)) => Some(later(started, max_elapsed)),

@@ -345,6 +345,9 @@ async fn under_refusals_goaways_and_drops_no_post_is_processed_twice() {
     // 20 retries see a GET through that.
     let (addr, ledger, chaos) = h2_server::chaos(7, 0.10, 0.003, 0.003).await;
     let client = h2_client(20);
+    let unanswered = std::sync::Arc::new(std::sync::Mutex::new(
+        std::collections::BTreeSet::<String>::new(),
+    ));
 
     let requests = (0..4_000).map(|i| {
         let method = if i % 2 == 0 {
@@ -355,8 +358,11 @@ async fn under_refusals_goaways_and_drops_no_post_is_processed_twice() {
         let id = format!("{}-{i}", method.as_str().to_lowercase());
         let request = request(method.clone(), addr, &id);
         let mut client = client.clone();
+        let unanswered = unanswered.clone();
         async move {
+            unanswered.lock().unwrap().insert(id.clone());
             let result = send(&mut client, request).await;
+            unanswered.lock().unwrap().remove(&id);
             (
                 id,
                 method,
@@ -364,10 +370,21 @@ async fn under_refusals_goaways_and_drops_no_post_is_processed_twice() {
             )
         }
     });
-    let results: Vec<_> = futures_util::stream::iter(requests)
+    // The scenario takes a few seconds: one that does not end within a
+    // minute fails, naming the requests still unanswered, rather than
+    // hanging the suite.
+    let scenario = futures_util::stream::iter(requests)
         .buffer_unordered(64)
-        .collect()
-        .await;
+        .collect::<Vec<_>>();
+    let Ok(results) = tokio::time::timeout(Duration::from_secs(60), scenario).await else {
+        let unanswered = unanswered.lock().unwrap();
+        let served = ledger.all();
+        let named: Vec<_> = unanswered
+            .iter()
+            .map(|id| format!("{id} {:?}", served.get(id)))
+            .collect();
+        panic!("the chaos scenario did not end within 60 s; unanswered: {named:?}");
+    };
 
     let served = ledger.all();
     let mut failed_posts = 0;
