@@ -214,5 +214,41 @@ fn outcome_of(label: &str, down_for: Duration, capacity: u32, clients: u32) -> o
         down_for,
         capacity,
         clients,
+        overload_for: Duration::ZERO,
     })
+}
+
+/// No outage but an overload: for 10 s the server has half its capacity
+/// (its first attempts alone then need more than it has). Once it is over,
+/// the defaults let goodput back to 95% of arrivals within 2 s, where 3
+/// retries without a budget keep it collapsed.
+#[test]
+fn after_an_overload_the_defaults_recover_and_unbudgeted_retries_do_not() {
+    let run = |label: &str| {
+        let policy = open_loop::POLICIES
+            .into_iter()
+            .find(|p| p.label == label)
+            .unwrap_or_else(|| panic!("no policy {label:?}"));
+        open_loop::simulate(open_loop::Scenario {
+            policy,
+            down_for: Duration::ZERO,
+            capacity: open_loop::CAPACITY,
+            clients: 1,
+            overload_for: Duration::from_secs(10),
+        })
+    };
+    let defaults = run("defaults (budget per authority, waits)");
+    let unbudgeted = run("3 retries, no jitter, no budget");
+    let none = run("no retries");
+    println!(
+        "overload: defaults {:.2}x, {:?}; 3 retries without budget {:.2}x, {:?}; no retries {:?}",
+        defaults.amplification(),
+        defaults.recovery,
+        unbudgeted.amplification(),
+        unbudgeted.recovery,
+        none.recovery
+    );
+    let recovered = defaults.recovery.expect("the defaults recover");
+    assert!(recovered <= Duration::from_secs(2), "{recovered:?}");
+    assert_eq!(unbudgeted.recovery, None);
 }

@@ -88,6 +88,9 @@ pub struct Scenario {
     pub down_for: Duration,
     pub capacity: u32,
     pub clients: u32,
+    /// No outage but an overload: from `DOWN_AT`, for this long, the
+    /// server has half its capacity.
+    pub overload_for: Duration,
 }
 
 /// The policies compared, side by side. Retrying ones use the crate's
@@ -130,6 +133,7 @@ pub const POLICIES: [Policy; 5] = [
 pub fn scenarios() -> impl Iterator<Item = Scenario> {
     OUTAGES.into_iter().flat_map(|down_for| {
         POLICIES.into_iter().map(move |policy| Scenario {
+            overload_for: Duration::ZERO,
             policy,
             down_for,
             capacity: CAPACITY,
@@ -145,6 +149,7 @@ pub const SWEEP_CAPACITIES: [u32; 3] = [45, 60, 90];
 pub fn sweep() -> impl Iterator<Item = Scenario> {
     SWEEP_CAPACITIES.into_iter().flat_map(|capacity| {
         POLICIES.into_iter().map(move |policy| Scenario {
+            overload_for: Duration::ZERO,
             policy,
             down_for: Duration::from_secs(1),
             capacity,
@@ -163,6 +168,7 @@ pub fn fleets() -> impl Iterator<Item = Scenario> {
     FLEETS.into_iter().flat_map(|clients| {
         OUTAGES.into_iter().flat_map(move |down_for| {
             POLICIES.into_iter().map(move |policy| Scenario {
+            overload_for: Duration::ZERO,
                 policy,
                 down_for,
                 capacity: CAPACITY,
@@ -212,6 +218,7 @@ struct Server {
     start: Instant,
     down_for: Duration,
     capacity: u32,
+    overload_for: Duration,
     offered: Arc<Mutex<BTreeMap<u64, usize>>>,
 }
 
@@ -223,6 +230,16 @@ impl Server {
     fn is_down(&self) -> bool {
         let now = self.start.elapsed();
         now >= DOWN_AT && now < DOWN_AT + self.down_for
+    }
+
+    /// The capacity of the tick now ending: half during an overload.
+    fn capacity(&self) -> u32 {
+        let now = self.start.elapsed();
+        if now > DOWN_AT && now <= DOWN_AT + self.overload_for {
+            self.capacity / 2
+        } else {
+            self.capacity
+        }
     }
 }
 
@@ -335,6 +352,7 @@ pub fn simulate(scenario: Scenario) -> Outcome {
             start,
             down_for: scenario.down_for,
             capacity: scenario.capacity,
+            overload_for: scenario.overload_for,
             offered: Arc::default(),
         };
         let goodput: Arc<Mutex<BTreeMap<u64, usize>>> = Arc::default();
@@ -347,7 +365,7 @@ pub fn simulate(scenario: Scenario) -> Outcome {
                 loop {
                     tokio::time::sleep_until(next).await;
                     let bucket = server.bucket();
-                    let served = close_tick(&server.tick, server.capacity);
+                    let served = close_tick(&server.tick, server.capacity());
                     if served > 0 {
                         *goodput.lock().unwrap().entry(bucket).or_default() += served;
                     }
@@ -383,7 +401,7 @@ pub fn simulate(scenario: Scenario) -> Outcome {
             requests,
             attempts: offered.values().sum(),
             succeeded,
-            recovery: recovery(&goodput, scenario.down_for),
+            recovery: recovery(&goodput, scenario.down_for.max(scenario.overload_for)),
             offered,
             goodput,
         }
