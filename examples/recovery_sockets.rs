@@ -12,6 +12,7 @@
 //! ```text
 //! cargo run --release --example recovery_sockets            # about 2 minutes
 //! cargo run --release --example recovery_sockets -- --quick  # the short scenarios only
+//! ONLY=blip cargo run --release --example recovery_sockets -- --quick  # scenarios naming "blip"
 //! ```
 //!
 //! The figures move from run to run with the machine's load: run it twice.
@@ -449,9 +450,13 @@ const SCENARIOS: [Scenario; 7] = [
 #[tokio::main]
 async fn main() {
     let quick = std::env::args().any(|arg| arg == "--quick");
+    let only: Option<String> = std::env::var("ONLY").ok();
     for scenario in SCENARIOS.iter().filter(|s| s.quick == quick || !quick) {
         if !quick && scenario.quick && scenario.refuse_one_in > 0 {
             continue; // the long version runs instead
+        }
+        if only.as_deref().is_some_and(|only| !scenario.name.contains(only)) {
+            continue;
         }
         println!("\n{}\n", scenario.name);
         println!("| client | lost | attempts per request | saved | p50 / p99 / max of saved (s) | last saved after back (s) |");

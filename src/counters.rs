@@ -64,6 +64,11 @@ impl Counters {
         self.published.request();
     }
 
+    /// The requests counted so far.
+    pub(crate) fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
     /// One retry after a failure of `class`.
     pub(crate) fn retry(&self, class: ErrorClass) {
         self.retries[class_index(class)].fetch_add(1, Ordering::Relaxed);

@@ -434,7 +434,9 @@ impl<S, Req, C> Resend<S, Req, C> {
             _ => 0,
         };
         if let (Some(authority), true) = (&authority, found_down) {
-            authority.gate.connect_failed(number);
+            authority
+                .gate
+                .connect_failed(number, authority.counters.requests());
         }
         let attempts = done + 1;
         let give_up = |reason: GiveUp, error: &E| {

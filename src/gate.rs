@@ -37,7 +37,7 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::Duration;
@@ -77,6 +77,14 @@ const MIN_WINDOW: f64 = 1.0 / 64.0;
 /// doubles each round trip (slow start).
 const GROWTH: f64 = 2.0;
 
+/// How many failed connects, with no retry answered between them, mark an
+/// open authority down.
+const DOWN_AFTER: u32 = 5;
+
+/// How many failures, with no answer between them, shrink a recovering
+/// window: fewer are chance.
+const CONGESTED_AFTER: u32 = 3;
+
 /// The round trip assumed before any was measured.
 const FIRST_ROUND_TRIP: Duration = Duration::from_millis(10);
 
@@ -89,6 +97,11 @@ pub(crate) struct Gate {
     // Requests waiting now.
     waiting: AtomicUsize,
     max_waiting: usize,
+    // Failed connects of first attempts while open, since a retry was last
+    // answered.
+    failures: AtomicU32,
+    // The authority's request count when the first of those failed.
+    streak_from: AtomicU64,
     // Retries planned and not yet let go (pausing, or waiting): the
     // backlog a recovery must release before the gate opens.
     pending: AtomicUsize,
@@ -298,6 +311,8 @@ impl Gate {
             waiting: AtomicUsize::new(0),
             max_waiting,
             pending: AtomicUsize::new(0),
+            failures: AtomicU32::new(0),
+            streak_from: AtomicU64::new(0),
             changed: Notify::new(),
             first_interval,
             max_interval,
@@ -342,18 +357,42 @@ impl Gate {
 
     /// A connect to the authority failed, for an attempt that held no
     /// turn (a first attempt; a probe's or a released retry's failure ends
-    /// through its [`Turn`]): from now on its retries wait for a probe's
+    /// through its [`Turn`]), of request number `request`, when the
+    /// authority had seen `requests` in all: once it is down (see the
+    /// first arm), its retries wait for a probe's
     /// answer. The first probe goes one (jittered) probe interval later, or
     /// sooner at the failing request's own pace while it waits alone. While
     /// it recovers, any failed connect is a sign of congestion, whoever's
     /// it is (a server may serve the released retries and fail the first
     /// attempts that come after them): it shrinks the window as a released
     /// retry's failure does.
-    pub(crate) fn connect_failed(&self, request: u64) {
+    pub(crate) fn connect_failed(&self, request: u64, requests: u64) {
         let now = Instant::now();
         let mut phase = self.phase();
         match &mut *phase {
             Phase::Open => {
+                // A failed connect among answered requests is no outage (a
+                // flaky path, a restarting instance behind a balancer):
+                // the authority is down only once `DOWN_AFTER` connects
+                // failed, with no retry answered between them, and at
+                // least three in four of the requests made since the first
+                // of them failed (1 in 6 refused at random gets there about
+                // once in 1,500 streaks).
+                let failures = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
+                if failures == 1 {
+                    self.streak_from.store(requests, Ordering::Release);
+                }
+                let since = requests.saturating_sub(self.streak_from.load(Ordering::Acquire));
+                if u64::from(failures) * 4 < since * 3 {
+                    // Most were answered: chance. A new streak begins here.
+                    self.failures.store(1, Ordering::Release);
+                    self.streak_from.store(requests, Ordering::Release);
+                    return;
+                }
+                if failures < DOWN_AFTER {
+                    return;
+                }
+                self.failures.store(0, Ordering::Release);
                 self.go_down(&mut phase, now, f64::INFINITY, FIRST_ROUND_TRIP);
                 // The request that found it down probes it next, at its own
                 // pace, while it is alone.
@@ -362,6 +401,10 @@ impl Gate {
                 }
             }
             Phase::Recovering(window) => {
+                if self.failures.fetch_add(1, Ordering::AcqRel) + 1 < CONGESTED_AFTER {
+                    return;
+                }
+                self.failures.store(0, Ordering::Release);
                 let latest = window.released;
                 if !window.shrink(latest) {
                     let (threshold, round_trip) = (window.threshold, window.round_trip);
@@ -393,6 +436,9 @@ impl Gate {
     /// down, or a retry that went while the gate was open) was answered.
     pub(crate) fn answered(&self, first_rate: impl FnOnce() -> f64) {
         if !self.is_limited() {
+            if self.failures.load(Ordering::Acquire) != 0 {
+                self.failures.store(0, Ordering::Release);
+            }
             return;
         }
         let now = Instant::now();
@@ -408,8 +454,12 @@ impl Gate {
                 *phase = Phase::Recovering(window);
             }
             // The released retries' own answers grow the window; a first
-            // attempt's answer says only that the authority answers.
-            Phase::Recovering(_) => return,
+            // attempt's answer says only that the authority answers: the
+            // failures before it were chance, not congestion.
+            Phase::Recovering(_) => {
+                self.failures.store(0, Ordering::Release);
+                return;
+            }
         }
         self.settle(&mut phase);
         drop(phase);
@@ -420,8 +470,15 @@ impl Gate {
     /// pending (pausing or waiting): the recovery is over. Retries still
     /// pausing would otherwise come back all at once to an open gate.
     fn settle(&self, phase: &mut Phase) {
-        if let Phase::Recovering(Window { out: 0, .. }) = *phase {
-            if self.pending.load(Ordering::Acquire) == 0 {
+        if let Phase::Recovering(Window { out: 0, released, .. }) = *phase {
+            let backlog = if released > 0 {
+                // Once a released retry was answered, the retries still
+                // pausing meet an open gate; none may be waiting.
+                self.waiting()
+            } else {
+                self.pending.load(Ordering::Acquire)
+            };
+            if backlog == 0 {
                 *phase = Phase::Open;
                 self.limited.store(false, Ordering::Release);
             }
@@ -545,11 +602,24 @@ impl Gate {
                 };
                 let kept = match outcome {
                     Outcome::Answered => {
+                        self.failures.store(0, Ordering::Release);
                         window.grow(round_trip);
                         true
                     }
-                    Outcome::ConnectFailed => window.shrink(seq),
+                    // A failure among answers may be chance (a flaky path);
+                    // only `CONGESTED_AFTER` with no answer between them are
+                    // congestion.
+                    Outcome::ConnectFailed | Outcome::ConnectionLost | Outcome::Refused
+                        if self.failures.fetch_add(1, Ordering::AcqRel) + 1 < CONGESTED_AFTER =>
+                    {
+                        true
+                    }
+                    Outcome::ConnectFailed => {
+                        self.failures.store(0, Ordering::Release);
+                        window.shrink(seq)
+                    }
                     Outcome::ConnectionLost | Outcome::Refused => {
+                        self.failures.store(0, Ordering::Release);
                         window.shrink(seq);
                         true
                     }
