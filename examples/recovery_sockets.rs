@@ -294,6 +294,10 @@ async fn run(scenario: Scenario, variant: Variant) -> Outcome {
     let start = Instant::now();
     let back_at = start + scenario.down_at + scenario.down_for;
 
+    // An outage from the start is in place before the first request.
+    if scenario.down_for > Duration::ZERO && scenario.down_at.is_zero() {
+        server.down();
+    }
     let outage = async {
         if scenario.down_for > Duration::ZERO {
             tokio::time::sleep_until(start + scenario.down_at).await;

@@ -67,7 +67,10 @@ const SLOTS: usize = 10;
 ///
 /// - While nothing is known against the authority, a retry goes after its
 ///   own pause.
-/// - Once a connect to it fails, one retry at a time probes it, at the
+/// - Once its connects fail (5 with no retry answered between them, and at
+///   least three in four of the requests made meanwhile: a connect refused
+///   now and then among answered ones is a flaky path, and its retries go
+///   after their own pause), one retry at a time probes it, at the
 ///   policy's own backoff (its base doubling, up to its cap and at most
 ///   250 ms, with equal jitter), and the others wait (at most
 ///   [`max_waiting`](RetryBudget::max_waiting) of them) instead of adding

@@ -7,7 +7,10 @@
 //!
 //! - **Open**: nothing is known against the authority; a retry goes after
 //!   its own pause.
-//! - **Down**: a connect failed. One retry at a time probes the authority,
+//! - **Down**: its connects fail: [`DOWN_AFTER`] failed, with no retry
+//!   answered between them, and at least three in four of the requests
+//!   made meanwhile (one failure among answers is a flaky path, not an
+//!   outage). One retry at a time probes the authority,
 //!   the next no sooner than the probe interval after a failed one (the
 //!   policy's own backoff: its base doubling up to its cap, and at most
 //!   [`MAX_PROBE_INTERVAL`], with equal jitter); the other retries wait for

@@ -105,8 +105,10 @@
 //! by default, one per authority, shared by every clone of the layer) that
 //! caps the extra load retries add. While an authority's connects fail, one
 //! retry at a time probes it and the others wait for it to answer (up to
-//! the budget's `max_wait`, 5 s by default), then go at the budget's pace:
-//! see [`RetryBudget`] for what that does in an outage and why, and
+//! the budget's `max_wait`, 5 s by default), then go as fast as it keeps
+//! answering (a window that grows with its answers and halves with its
+//! failures, as TCP's): see [`RetryBudget`] for what that does in an outage
+//! and why, and
 //! [`RetryPolicyBuilder::no_budget`] to turn it off. Invalid settings are a
 //! [`ConfigError`] from [`RetryPolicyBuilder::build`], never a panic.
 //!

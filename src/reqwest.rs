@@ -246,8 +246,8 @@ impl RetryMiddleware {
     /// is still sent again, any other is returned. It is counted as one
     /// too (`retries_total{class="connection_lost"}`), and it does not
     /// make the retries to that authority wait for one of them to probe it
-    /// (see [`RetryBudget`](crate::RetryBudget)): they go at the budget's
-    /// pace.
+    /// (see [`RetryBudget`](crate::RetryBudget)): it is charged to the
+    /// budget, as a lost connection is.
     ///
     /// ```
     /// use tower_conn_retry::reqwest::RetryMiddleware;
