@@ -290,7 +290,7 @@ async fn gives_up_when_the_budget_refuses() {
 #[tokio::test(start_paused = true)]
 async fn gives_up_after_waiting() {
     let (events, _guard) = Events::capture();
-    // Two requests to a refusing authority: one probes, the other waits
+    // Requests to a refusing authority: one probes, the others wait
     // for the next probe (the probes 5 to 10, then 10 to 20, 20 to 40 ms
     // apart, growing); each gives up once it has waited 100 ms in all. (A
     // zero budget: a request left alone may not probe ahead of the gate's
@@ -306,21 +306,22 @@ async fn gives_up_after_waiting() {
         )
         .build()
         .unwrap();
-    let service = Retry::new(refused(100), policy);
+    let service = Retry::new(refused(1_000), policy);
 
-    let calls = (0..2).map(|_| send(service.clone(), get("http://127.0.0.1:9/")));
+    // Six at once: the authority is down once 5 connects failed.
+    let calls = (0..6).map(|_| send(service.clone(), get("http://127.0.0.1:9/")));
     for result in futures_util::future::join_all(calls).await {
         result.unwrap_err();
     }
 
-    assert_give_up(&events, "waited", 2, 2).await;
+    assert_give_up(&events, "waited", 6, 6).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn gives_up_when_the_queue_is_full() {
     let (events, _guard) = Events::capture();
-    // Three requests at once: one probes, one waits, and the third finds
-    // the one place taken.
+    // The authority down, the first retry to ask waits for the first probe
+    // (one interval on), and the others find the one place taken.
     let policy = named("events")
         .backoff(Backoff::exponential(Duration::from_millis(1)).jitter(Jitter::None))
         .max_retries(1)
@@ -329,12 +330,13 @@ async fn gives_up_when_the_queue_is_full() {
         .unwrap();
     let service = Retry::new(refused(100), policy);
 
-    let calls = (0..3).map(|_| send(service.clone(), get("http://127.0.0.1:9/")));
+    // Seven at once: the authority is down once 5 connects failed.
+    let calls = (0..7).map(|_| send(service.clone(), get("http://127.0.0.1:9/")));
     for result in futures_util::future::join_all(calls).await {
         result.unwrap_err();
     }
 
-    assert_give_up(&events, "queue_full", 3, 1).await;
+    assert_give_up(&events, "queue_full", 7, 6).await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -69,7 +69,7 @@ const TABLE: [(u64, &str, usize, usize, Option<u32>); 15] = [
     (200, "no retries", 100, 990, Some(1)),
     (200, "3 retries, no jitter, no budget", 302, 354, None),
     (200, "old defaults (no budget)", 304, 337, None),
-    (200, "old opt-in budget (refuses)", 100, 990, Some(1)),
+    (200, "old opt-in budget (refuses)", 100, 991, Some(0)),
     (
         200,
         "defaults (budget per authority, waits)",
@@ -80,7 +80,7 @@ const TABLE: [(u64, &str, usize, usize, Option<u32>); 15] = [
     (1_000, "no retries", 100, 950, Some(1)),
     (1_000, "3 retries, no jitter, no budget", 304, 348, None),
     (1_000, "old defaults (no budget)", 305, 334, None),
-    (1_000, "old opt-in budget (refuses)", 100, 950, Some(1)),
+    (1_000, "old opt-in budget (refuses)", 100, 951, Some(0)),
     (
         1_000,
         "defaults (budget per authority, waits)",
@@ -91,7 +91,7 @@ const TABLE: [(u64, &str, usize, usize, Option<u32>); 15] = [
     (3_000, "no retries", 100, 850, Some(1)),
     (3_000, "3 retries, no jitter, no budget", 307, 338, None),
     (3_000, "old defaults (no budget)", 308, 323, None),
-    (3_000, "old opt-in budget (refuses)", 100, 850, Some(1)),
+    (3_000, "old opt-in budget (refuses)", 100, 851, Some(0)),
     (
         3_000,
         "defaults (budget per authority, waits)",

@@ -254,15 +254,16 @@ async fn ten_thousand_cancelled_waiters_leave_their_places_free() {
 
     // Had they kept their places, the queue would be full and these would
     // all end at once.
-    let (still_waiting, ended) = start_waiting(&service, 10_000, Duration::from_secs(1)).await;
+    let (still_waiting, freed) = start_waiting(&service, 10_000, Duration::from_secs(1)).await;
     assert!(
-        ended <= 10,
-        "{ended} ended: the dropped requests kept their places"
+        freed <= 10,
+        "{freed} ended: the dropped requests kept their places"
     );
 
-    // The control: with those 10,000 still waiting, new requests find the
-    // queue full and get their errors at once.
+    // The control: with those still waiting, new requests find the queue
+    // full (but for the places of the `freed` that ended, probes among
+    // them) and get their errors at once.
     let (_, ended) = start_waiting(&service, 100, Duration::from_secs(1)).await;
-    assert_eq!(ended, 100);
+    assert!(ended >= 100 - freed, "{ended} of 100 ended, {freed} places free");
     drop(still_waiting);
 }
