@@ -217,8 +217,15 @@ impl Backoff {
     /// An endless iterator over successive pauses, its jitter drawn from a
     /// generator seeded with `seed`: the same seed gives the same pauses.
     ///
-    /// It is the same arithmetic the layer uses, so it shows exactly what a
-    /// policy will do.
+    /// It is the same arithmetic the layer uses: a policy seeded with
+    /// [`jitter_seed(seed)`](crate::RetryPolicyBuilder::jitter_seed) makes
+    /// exactly these pauses for its first retrying request when nothing
+    /// else fails. What can lengthen them: a wait at the authority's gate,
+    /// while other requests' connects fail there (one retry at a time
+    /// probes it) or while the budget has no room for a charged retry, up
+    /// to the budget's `max_wait` in all (see
+    /// [`RetryBudget`](crate::RetryBudget)); and the timer, which wakes at
+    /// its own granularity (tokio's, the next millisecond).
     ///
     /// ```
     /// use std::time::Duration;

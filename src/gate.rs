@@ -744,7 +744,6 @@ pub(crate) async fn admit(
 ) -> Result<Admitted, GiveUp> {
     let authority = pending.authority();
     let admitted = decide(authority, timer, deadline, retry).await;
-    drop(pending);
     // The balance as of this retry decision (off the happy path: it reads
     // the clock).
     #[cfg(feature = "metrics")]
@@ -752,6 +751,8 @@ pub(crate) async fn admit(
         .counters
         .publish()
         .budget_balance(authority.budget.balance());
+    // No longer pending: let go, or given up.
+    drop(pending);
     admitted
 }
 
