@@ -75,7 +75,9 @@ impl Server {
     }
 
     async fn up(&mut self) {
-        let listener = TcpListener::bind(self.addr).await.expect("bind the port again");
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .expect("bind the port again");
         let (seen, reset_first) = (self.seen.clone(), self.reset_first);
         self.task = Some(tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
@@ -180,12 +182,17 @@ where
         *self.attempts.lock().unwrap().entry(id).or_default() += 1;
         if self.refuse_one_in > 0 {
             // splitmix64 over a counter: the same draws on every run.
-            let mut z = self.draws.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let mut z = self
+                .draws
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
             z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
             z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
             if (z ^ (z >> 31)) % self.refuse_one_in == 0 {
                 return Box::pin(async {
-                    Err(BoxError::from(io::Error::from(io::ErrorKind::ConnectionRefused)))
+                    Err(BoxError::from(io::Error::from(
+                        io::ErrorKind::ConnectionRefused,
+                    )))
                 });
             }
         }
@@ -316,8 +323,10 @@ async fn run(scenario: Scenario, variant: Variant) -> Outcome {
     let load = async {
         for id in 0..count {
             if scenario.rate > 0 {
-                tokio::time::sleep_until(start + Duration::from_secs(id as u64) / scenario.rate as u32)
-                    .await;
+                tokio::time::sleep_until(
+                    start + Duration::from_secs(id as u64) / scenario.rate as u32,
+                )
+                .await;
             }
             let request = http::Request::get(&uri)
                 .header("x-id", id.to_string())
@@ -328,8 +337,8 @@ async fn run(scenario: Scenario, variant: Variant) -> Outcome {
             calls.spawn(async move {
                 let sent = Instant::now();
                 // Every call is bounded: a scenario never hangs.
-                let result = tokio::time::timeout(Duration::from_secs(30), service.oneshot(request))
-                    .await;
+                let result =
+                    tokio::time::timeout(Duration::from_secs(30), service.oneshot(request)).await;
                 finished.fetch_add(1, Ordering::Relaxed);
                 (id, result.is_ok_and(|r| r.is_ok()), sent, Instant::now())
             });
@@ -459,7 +468,10 @@ async fn main() {
         if !quick && scenario.quick && scenario.refuse_one_in > 0 {
             continue; // the long version runs instead
         }
-        if only.as_deref().is_some_and(|only| !scenario.name.contains(only)) {
+        if only
+            .as_deref()
+            .is_some_and(|only| !scenario.name.contains(only))
+        {
             continue;
         }
         println!("\n{}\n", scenario.name);

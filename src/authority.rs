@@ -14,9 +14,9 @@ use std::sync::{Arc, RwLock, TryLockError};
 
 use http::uri::Scheme;
 
+use crate::backoff::Backoff;
 use crate::budget::{BudgetScope, BudgetState, RetryBudget};
 use crate::counters::Counters;
-use crate::backoff::Backoff;
 use crate::gate::Gate;
 use crate::request::CloneRequest;
 use crate::stats::{AuthorityStats, RetryCounts};

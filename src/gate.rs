@@ -270,9 +270,11 @@ impl Turn {
         self.ended = true;
         let round_trip = Instant::now().saturating_duration_since(self.released_at);
         let authority = &self.authority;
-        authority.gate.turn_ended(self.kind, outcome, Some(round_trip), || {
-            authority.budget.first_release_rate()
-        });
+        authority
+            .gate
+            .turn_ended(self.kind, outcome, Some(round_trip), || {
+                authority.budget.first_release_rate()
+            });
     }
 }
 
@@ -280,9 +282,11 @@ impl Drop for Turn {
     fn drop(&mut self) {
         if !self.ended {
             let authority = &self.authority;
-            authority.gate.turn_ended(self.kind, Outcome::Unknown, None, || {
-                authority.budget.first_release_rate()
-            });
+            authority
+                .gate
+                .turn_ended(self.kind, Outcome::Unknown, None, || {
+                    authority.budget.first_release_rate()
+                });
         }
     }
 }
@@ -326,7 +330,9 @@ impl Gate {
     fn phase(&self) -> MutexGuard<'_, Phase> {
         // A panic while the lock is held leaves a consistent phase (every
         // change is one assignment), so a poisoned lock is used as it is.
-        self.phase.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.phase
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A draw from `0..=bound` (splitmix64 over the gate's own state).
@@ -346,7 +352,13 @@ impl Gate {
     /// A recovery's window. Its first release comes at a random point
     /// within one spacing: the clients of a fleet that learn of a recovery
     /// together (each with its own gate) then release apart, not in step.
-    fn recovery(&self, threshold: f64, round_trip: Duration, now: Instant, first_rate: f64) -> Window {
+    fn recovery(
+        &self,
+        threshold: f64,
+        round_trip: Duration,
+        now: Instant,
+        first_rate: f64,
+    ) -> Window {
         let mut window = Window::new(threshold, round_trip, now, first_rate);
         window.next_release = now + self.random_up_to(window.spacing());
         window
@@ -473,7 +485,10 @@ impl Gate {
     /// pending (pausing or waiting): the recovery is over. Retries still
     /// pausing would otherwise come back all at once to an open gate.
     fn settle(&self, phase: &mut Phase) {
-        if let Phase::Recovering(Window { out: 0, released, .. }) = *phase {
+        if let Phase::Recovering(Window {
+            out: 0, released, ..
+        }) = *phase
+        {
             let backlog = if released > 0 {
                 // Once a released retry was answered, the retries still
                 // pausing meet an open gate; none may be waiting.
@@ -747,10 +762,11 @@ pub(crate) async fn admit(
     // The balance as of this retry decision (off the happy path: it reads
     // the clock).
     #[cfg(feature = "metrics")]
-    authority
-        .counters
-        .publish()
-        .budget_balance(authority.budget.balance());
+    {
+        let published = authority.counters.publish();
+        published.budget_balance(authority.budget.balance());
+        published.gate_asked();
+    }
     // No longer pending: let go, or given up.
     drop(pending);
     admitted

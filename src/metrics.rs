@@ -133,6 +133,12 @@ impl Published {
         self.waiting().decrement(1.0);
     }
 
+    /// The waiting gauge is published (at its value) once a retry asked
+    /// the gate, even if none ever waited.
+    pub(crate) fn gate_asked(&self) {
+        self.waiting().increment(0.0);
+    }
+
     /// The retries the budget allows now, read at a retry decision.
     pub(crate) fn budget_balance(&self, balance: u64) {
         ::metrics::gauge!(BUDGET_BALANCE, self.labels([])).set(balance as f64);

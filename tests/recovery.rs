@@ -210,7 +210,11 @@ async fn requests_in_a_row_each_make_all_their_retries() {
         let before = dead.attempts.load(Ordering::SeqCst);
         let result = service.ready().await.unwrap().call(get(id)).await;
         assert!(result.is_err());
-        assert_eq!(dead.attempts.load(Ordering::SeqCst) - before, 41, "request {id}");
+        assert_eq!(
+            dead.attempts.load(Ordering::SeqCst) - before,
+            41,
+            "request {id}"
+        );
     }
 }
 
@@ -272,7 +276,8 @@ async fn a_dropped_retry_gives_its_turn_back() {
     let callers = (0..50).map(|id| {
         let service = service.clone();
         async move {
-            let _ = tokio::time::timeout(Duration::from_millis(350), service.oneshot(get(id))).await;
+            let _ =
+                tokio::time::timeout(Duration::from_millis(350), service.oneshot(get(id))).await;
         }
     });
     join_all(callers).await;

@@ -264,6 +264,9 @@ async fn ten_thousand_cancelled_waiters_leave_their_places_free() {
     // full (but for the places of the `freed` that ended, probes among
     // them) and get their errors at once.
     let (_, ended) = start_waiting(&service, 100, Duration::from_secs(1)).await;
-    assert!(ended >= 100 - freed, "{ended} of 100 ended, {freed} places free");
+    assert!(
+        ended >= 100 - freed,
+        "{ended} of 100 ended, {freed} places free"
+    );
     drop(still_waiting);
 }

@@ -168,7 +168,7 @@ pub fn fleets() -> impl Iterator<Item = Scenario> {
     FLEETS.into_iter().flat_map(|clients| {
         OUTAGES.into_iter().flat_map(move |down_for| {
             POLICIES.into_iter().map(move |policy| Scenario {
-            overload_for: Duration::ZERO,
+                overload_for: Duration::ZERO,
                 policy,
                 down_for,
                 capacity: CAPACITY,
