@@ -72,7 +72,7 @@ const SLOTS: usize = 10;
 ///   now and then among answered ones is a flaky path, and its retries go
 ///   after their own pause), one retry at a time probes it, at the
 ///   policy's own backoff (its base doubling, up to its cap and at most
-///   250 ms, with equal jitter), and the others wait (at most
+///   1 s, with equal jitter), and the others wait (at most
 ///   [`max_waiting`](RetryBudget::max_waiting) of them) instead of adding
 ///   doomed attempts. A request alone at the gate follows its own backoff
 ///   (charged to the budget while it probes ahead of the gate's interval,
@@ -181,7 +181,7 @@ pub enum BudgetScope {
     /// One budget for every request of the policy, whatever its authority,
     /// and one gate: while any authority's connects fail, retries to every
     /// authority wait for a probe's answer (delayed by up to the probe
-    /// interval, at most 250 ms, and the release). Meant for a client of a
+    /// interval, at most 1 s, and the release). Meant for a client of a
     /// single upstream.
     Shared,
 }

@@ -63,11 +63,6 @@ pub(crate) const MAX_PROBE_INTERVAL: Duration = Duration::from_millis(1000);
 /// probes of a dead authority do not go back to back.
 const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(10);
 
-/// The most a recovery's window begins with: one retry per round trip.
-/// It begins with the budget's allowance (its ratio of the client's own
-/// traffic) where that is less.
-const INITIAL_WINDOW: f64 = 1.0;
-
 /// The least window: one retry every 64 round trips. A window that fails
 /// here sends the gate back down.
 const MIN_WINDOW: f64 = 1.0 / 64.0;
@@ -166,6 +161,10 @@ struct Window {
     out: u64,
     // Retries released in this recovery, numbering the turns.
     released: u64,
+    // The first window, released at once rather than paced (as TCP sends
+    // its initial window): a slow server that answers in seconds gets its
+    // first rate's worth of a round trip without waiting for answers.
+    burst: u64,
     // `released` when the window last shrank: a failure of a turn released
     // before it is the same congestion, and shrinks it no further.
     shrunk_at: u64,
@@ -175,7 +174,9 @@ impl Window {
     /// A recovery's window, beginning at `first_rate` retries per second
     /// (at most one per round trip, at least the least window).
     fn new(threshold: f64, round_trip: Duration, now: Instant, first_rate: f64) -> Self {
-        let size = (first_rate * round_trip.as_secs_f64()).clamp(MIN_WINDOW, INITIAL_WINDOW);
+        // The first rate whatever the round trip: a slow server gets more
+        // retries in flight, not fewer a second.
+        let size = (first_rate * round_trip.as_secs_f64()).max(MIN_WINDOW);
         Self {
             generation: next_generation(),
             base_rate: first_rate,
@@ -185,6 +186,7 @@ impl Window {
             next_release: now,
             out: 0,
             released: 0,
+            burst: size.floor() as u64,
             shrunk_at: 0,
         }
     }
@@ -556,7 +558,7 @@ impl Gate {
             Phase::Recovering(window) => {
                 if window.out >= window.in_flight() {
                     Pass::Wait(None)
-                } else if now < window.next_release {
+                } else if now < window.next_release && window.released >= window.burst {
                     Pass::Wait(Some(window.next_release))
                 } else {
                     window.out += 1;
@@ -648,12 +650,10 @@ impl Gate {
                     self.go_down(&mut phase, now, threshold, round_trip);
                 }
             }
-            // A turn of an earlier phase: only a failed connect is news.
-            (Phase::Open, _) => {
-                if outcome == Outcome::ConnectFailed {
-                    self.go_down(&mut phase, now, f64::INFINITY, FIRST_ROUND_TRIP);
-                }
-            }
+            // A turn of an earlier phase: the authority answered since; one
+            // failed connect does not undo that (the first attempts' own
+            // failures mark it down again, by the rule of `connect_failed`).
+            (Phase::Open, _) => {}
             (Phase::Down { .. }, _) => {}
         }
         self.settle(&mut phase);

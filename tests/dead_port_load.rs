@@ -86,8 +86,8 @@ async fn one_round(region: &Region<'_, System>) -> isize {
     }
     // The default budget's gate: once the port refused, one retry at a
     // time probes it, the next no sooner than the probe interval after a
-    // failed one (growing from the base, 100 ms, to at most 250 ms, with
-    // equal jitter: at least 125 ms once grown), within the 5 s a retry may
+    // failed one (growing from the base, 100 ms, to at most 1 s, with
+    // equal jitter: at least half of it), within the 5 s a retry may
     // wait; the others wait or, past the 2048 that may wait, return at
     // once. So at most 1 + 5 s / 50 ms (the first interval's least) probes:
     // about 30 in practice. Without it: REQUESTS * (MAX_RETRIES + 1)
