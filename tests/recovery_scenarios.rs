@@ -4,6 +4,7 @@
 //! server that refuses 30% of its streams. Every GET is answered, every
 //! refused stream is retried, and no POST is processed twice. Each
 //! scenario is bounded in time: a hang fails, it does not wait forever.
+#![cfg(feature = "http2")]
 
 mod support;
 
