@@ -34,7 +34,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tower::retry::Policy;
 use tower::{ServiceBuilder, ServiceExt};
-use tower_conn_retry::{is_idempotent, Attempts, Backoff, RetryLayer, RetryPolicy};
+use tower_conn_retry::{is_idempotent, Attempts, Backoff, Jitter, RetryLayer, RetryPolicy};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -136,7 +136,10 @@ async fn main() -> Result<(), BoxError> {
         RetryPolicy::builder()
             .name("status-codes-example")
             .max_retries(MAX_RETRIES)
-            .backoff(Backoff::exponential(Duration::from_millis(50)))
+            // Equal jitter: each pause at least half its ceiling, so the
+            // three (at least 50 + 100 + 200 ms) outlast the server's
+            // 150 ms.
+            .backoff(Backoff::exponential(Duration::from_millis(100)).jitter(Jitter::Equal))
             .build()?,
     );
     let client = ServiceBuilder::new()

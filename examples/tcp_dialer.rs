@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
-use tower_conn_retry::{Backoff, RetryLayer, RetryPolicy, Retryable};
+use tower_conn_retry::{Backoff, Jitter, RetryLayer, RetryPolicy, Retryable};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -39,13 +39,16 @@ async fn main() -> std::io::Result<()> {
     let dialer = service_fn(|addr: SocketAddr| TcpStream::connect(addr));
 
     // A refused connect is `ErrorClass::Connect` (the default classifier
-    // reads io errors): retried, up to 10 times, at most 0.05 s apart
-    // (and the budget's wait), for at most 5 s in all.
+    // reads io errors): retried, up to 20 times, 25 ms apart and doubling
+    // up to 100 ms, with equal jitter (at least half of each), for at most
+    // 5 s in all: the pauses alone outlast the listener's 300 ms.
     let policy = RetryPolicy::builder()
-        .max_retries(10)
+        .max_retries(20)
         .max_elapsed(Duration::from_secs(5))
         .backoff(
-            Backoff::exponential(Duration::from_millis(25)).max_delay(Duration::from_millis(50)),
+            Backoff::exponential(Duration::from_millis(25))
+                .max_delay(Duration::from_millis(100))
+                .jitter(Jitter::Equal),
         )
         .build()
         .expect("valid settings");
@@ -57,11 +60,14 @@ async fn main() -> std::io::Result<()> {
         .map_request(Retryable::into_inner)
         .service(dialer);
 
-    // Connecting sends nothing: it may be done twice.
+    // Connecting sends nothing: it may be done twice. Naming the peer gives
+    // it a budget and gate of its own, so another, dead peer never holds
+    // back its retries.
+    let peer = http::uri::Authority::try_from(addr.to_string()).map_err(std::io::Error::other)?;
     let mut stream = dialer
         .ready()
         .await?
-        .call(Retryable::idempotent(addr))
+        .call(Retryable::idempotent(addr).to(peer))
         .await?;
     let mut greeting = String::new();
     stream.read_to_string(&mut greeting).await?;

@@ -170,9 +170,11 @@ impl<Resp> RecordAttempts<Resp> for Uri {
 }
 
 /// A request of any `Clone` type, ready for the retry layer with no impl of
-/// your own: a retry sends a clone. It records no [`Attempts`] and names
-/// no authority (its retries draw on the budget shared by requests without
-/// one).
+/// your own: a retry sends a clone. It records no [`Attempts`]. Name its
+/// destination with [`to`](Retryable::to): unnamed, its retries draw on the
+/// one budget and gate shared by every request without an authority, so a
+/// dead peer's failing connects would make the retries to a healthy one
+/// wait for its probes.
 ///
 /// Say whether the request may be sent twice: [`Retryable::idempotent`]
 /// requests are also retried after
@@ -211,6 +213,7 @@ impl<Resp> RecordAttempts<Resp> for Uri {
 pub struct Retryable<T> {
     request: T,
     idempotent: bool,
+    destination: Option<http::uri::Authority>,
 }
 
 impl<T> Retryable<T> {
@@ -220,6 +223,7 @@ impl<T> Retryable<T> {
         Retryable {
             request,
             idempotent: true,
+            destination: None,
         }
     }
 
@@ -229,7 +233,30 @@ impl<T> Retryable<T> {
         Retryable {
             request,
             idempotent: false,
+            destination: None,
         }
+    }
+
+    /// Names where the request goes (host and port), so that it draws on
+    /// that destination's own budget and gate: without a name, every
+    /// `Retryable` request of a policy shares one, whatever its
+    /// destination, and a dead peer's failing connects make the retries to
+    /// a healthy one wait for its probes.
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use http::uri::Authority;
+    /// use tower_conn_retry::Retryable;
+    ///
+    /// let addr: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+    /// let request = Retryable::idempotent(addr)
+    ///     .to(Authority::try_from(addr.to_string()).unwrap());
+    /// # let _ = request;
+    /// ```
+    #[must_use = "a Retryable is a value: use the one this returns"]
+    pub fn to(mut self, destination: http::uri::Authority) -> Self {
+        self.destination = Some(destination);
+        self
     }
 
     /// The request.
@@ -250,6 +277,10 @@ impl<T: Clone> CloneRequest for Retryable<T> {
 
     fn is_idempotent(&self) -> bool {
         self.idempotent
+    }
+
+    fn authority(&self) -> Option<&http::uri::Authority> {
+        self.destination.as_ref()
     }
 }
 
