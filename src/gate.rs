@@ -21,16 +21,21 @@
 //! - **Recovering**: a probe (or any request sent while down) was answered.
 //!   Waiting retries are released as fast as the server keeps answering,
 //!   by a window of retries per round trip, in the manner of TCP's
-//!   congestion window: one goes at once, every answer grows the window
-//!   (doubling it each round trip, up to a threshold; past it, by a quarter
-//!   each round trip), and a failure (a failed connect, lost connection or
-//!   refused stream, whoever's it is) halves it, once per round trip. The
+//!   congestion window. It begins at the budget's ratio of the client's
+//!   own traffic (its first window goes at once; below one retry, the first
+//!   goes at a random point within one spacing, so a fleet's clients
+//!   release apart); every answer of a released retry grows it (doubling it
+//!   each round trip until a failure; past that, additively, in proportion
+//!   to the client's own traffic), and [`CONGESTED_AFTER`] failures (a
+//!   failed connect, lost connection or refused stream, whoever's it is)
+//!   with no answer between them halve it, once per round trip. The
 //!   releases are paced over the round trip (measured on the released
-//!   attempts), and a window below one releases one retry every few round
-//!   trips: a fleet of clients, each with its own gate, together take what
-//!   the server has room for, however many they are. A window that fails
-//!   at its least sends the gate back down. Once no retry is pending and
-//!   nothing released is in flight, the gate is open again.
+//!   attempts); a window below one releases one retry every few round
+//!   trips, so a fleet of clients, each with its own gate, grows by a share
+//!   of the fleet's traffic, however many they are. A window that fails at
+//!   its least sends the gate back down. Once nothing released is in
+//!   flight and no retry waits (or, before any was released, none is
+//!   pending), the gate is open again.
 //!
 //! Each request's own backoff and retry count still apply: the gate only
 //! delays a retry, bounded by the request's deadline, and never makes one.
