@@ -223,6 +223,21 @@ pub trait Classify<E: ?Sized, Req> {
         let _ = error;
         false
     }
+
+    /// Whether a retry after `error`, though its class says the request
+    /// never left the client ([`ErrorClass::Connect`],
+    /// [`ErrorClass::NotProcessed`]), must be limited to idempotent
+    /// requests, because the failure may be a later hop's: a client that
+    /// follows redirects below the layer (reqwest's, by default) reports a
+    /// later hop's failed connect under the first URL, after the first
+    /// server processed the request. Such a failure keeps its class in the
+    /// counts and events; a request that is not idempotent gives up with
+    /// reason `after_redirect`, and the failure says nothing of the first
+    /// authority's connects (its gate is not told). `false` by default.
+    fn idempotent_only(&self, error: &E) -> bool {
+        let _ = error;
+        false
+    }
 }
 
 impl<E: ?Sized, Req, F> Classify<E, Req> for F

@@ -110,6 +110,7 @@ impl Counters {
                 no_timer: give_up(GiveUp::NoTimer),
                 not_idempotent: give_up(GiveUp::NotIdempotent),
                 not_copyable: give_up(GiveUp::NotCopyable),
+                after_redirect: give_up(GiveUp::AfterRedirect),
             },
             waiting: 0,
             budget_balance: None,
@@ -178,9 +179,10 @@ mod tests {
                 g.waited,
                 g.queue_full,
                 g.not_idempotent,
-                g.not_copyable
+                g.not_copyable,
+                g.after_redirect
             ],
-            [1, 2, 3, 4, 5, 6, 7, 8],
+            [1, 2, 3, 4, 5, 6, 7, 8, 9],
             "in the order of GiveUp::ALL"
         );
         assert_eq!(counts.attempts(), 6);

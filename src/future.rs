@@ -368,15 +368,21 @@ impl<S, Req, C> Resend<S, Req, C> {
     {
         let policy = &*self.policy;
         let class = <C as Classify<E, Req>>::classify(&policy.classifier, &error);
+        // A failure that never left the client by its class, but may be a
+        // later redirect hop's (the classifier knows): idempotent requests
+        // only, and no news for the first authority's gate.
+        let hop = matches!(class, ErrorClass::Connect | ErrorClass::NotProcessed)
+            && <C as Classify<E, Req>>::idempotent_only(&policy.classifier, &error);
         // The gate learns what the attempt found: through the turn that let
         // it go, or, for an attempt that held none, from a failed connect.
         let turn = match &mut self.kept {
             Kept::Retrying(progress) => progress.turn.take(),
             Kept::Fresh(_) => None,
         };
-        let found_down = class == ErrorClass::Connect;
+        let found_down = class == ErrorClass::Connect && !hop;
         if let Some(turn) = turn {
             turn.end(match class {
+                _ if hop => Outcome::Unknown,
                 ErrorClass::Connect => Outcome::ConnectFailed,
                 ErrorClass::NotProcessed => Outcome::Refused,
                 ErrorClass::ConnectionLost => Outcome::ConnectionLost,
@@ -385,20 +391,25 @@ impl<S, Req, C> Resend<S, Req, C> {
         }
         let copy = self.kept.copy();
         let target = target(copy);
-        // Idempotency decides only after a lost connection, so it is read
-        // (from the kept copy) only then.
-        let idempotent = class == ErrorClass::ConnectionLost && policy.is_idempotent(copy);
+        // Idempotency decides only after a lost connection (or a failure
+        // that may be a later hop's), so it is read (from the kept copy)
+        // only then.
+        let idempotent = (class == ErrorClass::ConnectionLost || hop) && policy.is_idempotent(copy);
         let done = self.kept.retries();
-        if !class.is_retryable(idempotent) {
-            if class == ErrorClass::ConnectionLost {
+        let retryable = if hop {
+            idempotent
+        } else {
+            class.is_retryable(idempotent)
+        };
+        if !retryable {
+            let reason = match class {
+                ErrorClass::ConnectionLost => Some(GiveUp::NotIdempotent),
+                _ if hop => Some(GiveUp::AfterRedirect),
+                _ => None,
+            };
+            if let Some(reason) = reason {
                 let authority = self.authority();
-                self.give_up_with(
-                    authority.as_deref(),
-                    GiveUp::NotIdempotent,
-                    class,
-                    done + 1,
-                    &error,
-                );
+                self.give_up_with(authority.as_deref(), reason, class, done + 1, &error);
             }
             return Err(error);
         }
@@ -493,6 +504,8 @@ impl<S, Req, C> Resend<S, Req, C> {
         // first retry after a refused stream reached the server but not its
         // application; every other retry may cost the server work.
         let charged = match class {
+            // A later hop's, maybe: the first server may have worked on it.
+            _ if hop => true,
             ErrorClass::Connect => <C as Classify<E, Req>>::is_timeout(&policy.classifier, &error),
             ErrorClass::NotProcessed => std::mem::replace(&mut progress.refusal_retried, true),
             _ => true,

@@ -136,7 +136,7 @@
 //! |---|---|---|
 //! | `connection failure; retrying` | `debug` | `policy`, `attempt`, `class`, `method`, `authority`, `error`, `pause_ms`, `timeout` |
 //! | `connection failure returned: ` and why, in words | `debug` | `policy`, `attempts`, `class`, `reason`, `timeout`, `method`, `authority`, `error` |
-//! | `connection failures returned to callers` | `warn` | `policy`, `requests`, a count per reason (`retries_spent`, `deadline`, `budget`, `no_timer`, `waited`, `queue_full`, `not_idempotent`, `not_copyable`), a count per class (`connect`, `not_processed`, `connection_lost`), `since_ms`, `method`, `authority`, `error` |
+//! | `connection failures returned to callers` | `warn` | `policy`, `requests`, a count per reason (`retries_spent`, `deadline`, `budget`, `no_timer`, `waited`, `queue_full`, `not_idempotent`, `not_copyable`, `after_redirect`), a count per class (`connect`, `not_processed`, `connection_lost`), `since_ms`, `method`, `authority`, `error` |
 //!
 //! - The retry event is written when a retry is planned, before its pause
 //!   and any wait for room in the budget: a retry the budget then refuses
@@ -172,6 +172,7 @@
 //!   | `queue_full` | too many requests already waited at the authority ([`RetryBudget::max_waiting`]) |
 //!   | `not_idempotent` | the connection was lost (or timed out) after the request may have been sent, and the request is not idempotent |
 //!   | `not_copyable` | the request could not be copied again (a [`ReplayBody`] past its limit) |
+//!   | `after_redirect` | a connect failed (or a stream was refused) where the client follows redirects below the layer, so it may be a later hop's after the first server processed the request, and the request is not idempotent (reqwest's `RetryMiddleware` by default) |
 //!
 //! - `requests`: the give-ups the summary counts: those since the previous
 //!   summary. The summary is written one interval (1 s) after the first
@@ -238,7 +239,8 @@
 //! and for a request that names no authority, there is no `authority`
 //! label. `class` is `connect`, `not_processed` or `connection_lost`;
 //! `reason` is `retries_spent`, `deadline`, `budget`, `waited`,
-//! `queue_full`, `no_timer`, `not_idempotent` or `not_copyable` (the
+//! `queue_full`, `no_timer`, `not_idempotent`, `not_copyable` or
+//! `after_redirect` (the
 //! fields of [`GiveUps`]). The two gauges are per budget: they need one.
 //!
 //! The happy path adds one to a handle cached at the policy's (or the

@@ -48,10 +48,15 @@ pub(crate) enum GiveUp {
     NotIdempotent,
     /// The request could not be copied again.
     NotCopyable,
+    /// A connect failed (or a stream was refused) where the client follows
+    /// redirects below the layer, so the failure may be a later hop's, after
+    /// the first server processed the request, and the request is not
+    /// idempotent.
+    AfterRedirect,
 }
 
 impl GiveUp {
-    pub(crate) const ALL: [GiveUp; 8] = [
+    pub(crate) const ALL: [GiveUp; 9] = [
         GiveUp::RetriesSpent,
         GiveUp::Deadline,
         GiveUp::Budget,
@@ -60,6 +65,7 @@ impl GiveUp {
         GiveUp::QueueFull,
         GiveUp::NotIdempotent,
         GiveUp::NotCopyable,
+        GiveUp::AfterRedirect,
     ];
 
     /// The reason as a field of the summary and a metric label.
@@ -73,6 +79,7 @@ impl GiveUp {
             GiveUp::QueueFull => "queue_full",
             GiveUp::NotIdempotent => "not_idempotent",
             GiveUp::NotCopyable => "not_copyable",
+            GiveUp::AfterRedirect => "after_redirect",
         }
     }
 
@@ -89,6 +96,7 @@ impl GiveUp {
             GiveUp::QueueFull => "too many requests already wait for room at this authority (RetryBudget::max_waiting)",
             GiveUp::NotIdempotent => "connection lost after the request may have been sent; not retried, as the request is not idempotent",
             GiveUp::NotCopyable => "the request could not be copied again (a ReplayBody past its limit)",
+            GiveUp::AfterRedirect => "connect failed where the client follows redirects below the layer (a later hop's, maybe, after the first server processed the request); not retried, as the request is not idempotent",
         }
     }
 }
@@ -254,6 +262,7 @@ impl GiveUpReport {
             queue_full = reason(GiveUp::QueueFull),
             not_idempotent = reason(GiveUp::NotIdempotent),
             not_copyable = reason(GiveUp::NotCopyable),
+            after_redirect = reason(GiveUp::AfterRedirect),
             connect = by_class[0],
             not_processed = by_class[1],
             connection_lost = by_class[2],

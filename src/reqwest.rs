@@ -242,12 +242,13 @@ impl RetryMiddleware {
     /// the first URL (`PendingRequest::poll`, `if_no_url`). A POST the first
     /// server processed and answered with a redirect to a host that
     /// refuses the connection would look like a POST that never left. So
-    /// such a failure counts as a lost connection: an idempotent request
-    /// is still sent again, any other is returned. It is counted as one
-    /// too (`retries_total{class="connection_lost"}`), and it does not
-    /// make the retries to that authority wait for one of them to probe it
-    /// (see [`RetryBudget`](crate::RetryBudget)): it is charged to the
-    /// budget, as a lost connection is.
+    /// after such a failure an idempotent request is still sent again, and
+    /// any other is returned, with its own give-up reason
+    /// (`give_ups_total{reason="after_redirect",class="connect"}`: the
+    /// class stays what the failure was). It does not make the retries to
+    /// that authority wait for one of them to probe it (see
+    /// [`RetryBudget`](crate::RetryBudget)), and a retry after it is charged
+    /// to the budget, as after a lost connection.
     ///
     /// ```
     /// use tower_conn_retry::reqwest::RetryMiddleware;
@@ -427,8 +428,8 @@ impl RecordAttempts<Response> for Attempt {
 
 /// The middleware's classifier: the default one, but where the client may
 /// follow redirects, a failed connect or a refused stream may be a later
-/// hop's, after the first server processed the request: at most
-/// [`ErrorClass::ConnectionLost`] then.
+/// hop's, after the first server processed the request: its class stays
+/// true, and a retry after it is for idempotent requests only.
 #[derive(Clone, Copy, Debug)]
 struct AfterRedirects {
     may_redirect: bool,
@@ -436,13 +437,15 @@ struct AfterRedirects {
 
 impl<Req> Classify<reqwest_middleware::Error, Req> for AfterRedirects {
     fn classify(&self, error: &reqwest_middleware::Error) -> ErrorClass {
-        let class = <DefaultClassifier as Classify<_, Req>>::classify(&DefaultClassifier, error);
-        match class {
-            ErrorClass::Connect | ErrorClass::NotProcessed if self.may_redirect => {
-                ErrorClass::ConnectionLost
-            }
-            class => class,
-        }
+        <DefaultClassifier as Classify<_, Req>>::classify(&DefaultClassifier, error)
+    }
+
+    fn idempotent_only(&self, error: &reqwest_middleware::Error) -> bool {
+        self.may_redirect
+            && matches!(
+                <DefaultClassifier as Classify<_, Req>>::classify(&DefaultClassifier, error),
+                ErrorClass::Connect | ErrorClass::NotProcessed
+            )
     }
 
     fn is_timeout(&self, error: &reqwest_middleware::Error) -> bool {

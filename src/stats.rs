@@ -199,6 +199,11 @@ pub struct GiveUps {
     /// The request could not be copied again (a
     /// [`ReplayBody`](crate::ReplayBody) past its limit).
     pub not_copyable: u64,
+    /// A connect failed (or a stream was refused) for a request that is not
+    /// idempotent, where the client follows redirects below the layer (the
+    /// `reqwest` feature's `RetryMiddleware` by default): the failure may
+    /// be a later hop's, after the first server processed the request.
+    pub after_redirect: u64,
 }
 
 impl GiveUps {
@@ -212,6 +217,7 @@ impl GiveUps {
             .saturating_add(self.no_timer)
             .saturating_add(self.not_idempotent)
             .saturating_add(self.not_copyable)
+            .saturating_add(self.after_redirect)
     }
 }
 
@@ -225,5 +231,6 @@ impl AddAssign for GiveUps {
         self.no_timer = self.no_timer.saturating_add(other.no_timer);
         self.not_idempotent = self.not_idempotent.saturating_add(other.not_idempotent);
         self.not_copyable = self.not_copyable.saturating_add(other.not_copyable);
+        self.after_redirect = self.after_redirect.saturating_add(other.after_redirect);
     }
 }

@@ -55,7 +55,7 @@ const GIVE_UP: &[&str] = &[
 
 /// The reasons a request gives up for: the give-up event's `reason`
 /// values, and the summary's per-reason fields, in the summary's order.
-const REASONS: [&str; 8] = [
+const REASONS: [&str; 9] = [
     "retries_spent",
     "deadline",
     "budget",
@@ -64,6 +64,7 @@ const REASONS: [&str; 8] = [
     "queue_full",
     "not_idempotent",
     "not_copyable",
+    "after_redirect",
 ];
 
 /// The summary's fields, in order (`since_ms` from the second summary on;
