@@ -203,8 +203,21 @@ fn without_a_budget_retries_hold_the_server_down_and_a_refusing_budget_saves_not
     }
 }
 
-/// The open-loop model's run of the policy named `label`.
+/// The open-loop model's run of the policy named `label`, through an
+/// outage.
 fn outcome_of(label: &str, down_for: Duration, capacity: u32, clients: u32) -> open_loop::Outcome {
+    run_of(label, down_for, capacity, clients, Duration::ZERO)
+}
+
+/// The open-loop model's run of the policy named `label`: an outage of
+/// `down_for`, or an overload of `overload_for` (half the capacity).
+fn run_of(
+    label: &str,
+    down_for: Duration,
+    capacity: u32,
+    clients: u32,
+    overload_for: Duration,
+) -> open_loop::Outcome {
     let policy = open_loop::POLICIES
         .into_iter()
         .find(|p| p.label == label)
@@ -214,7 +227,7 @@ fn outcome_of(label: &str, down_for: Duration, capacity: u32, clients: u32) -> o
         down_for,
         capacity,
         clients,
-        overload_for: Duration::ZERO,
+        overload_for,
     })
 }
 
@@ -225,17 +238,8 @@ fn outcome_of(label: &str, down_for: Duration, capacity: u32, clients: u32) -> o
 #[test]
 fn after_an_overload_the_defaults_recover_and_unbudgeted_retries_do_not() {
     let run = |label: &str| {
-        let policy = open_loop::POLICIES
-            .into_iter()
-            .find(|p| p.label == label)
-            .unwrap_or_else(|| panic!("no policy {label:?}"));
-        open_loop::simulate(open_loop::Scenario {
-            policy,
-            down_for: Duration::ZERO,
-            capacity: open_loop::CAPACITY,
-            clients: 1,
-            overload_for: Duration::from_secs(10),
-        })
+        let overload = Duration::from_secs(10);
+        run_of(label, Duration::ZERO, open_loop::CAPACITY, 1, overload)
     };
     let defaults = run("defaults (budget per authority, waits)");
     let unbudgeted = run("3 retries, no jitter, no budget");
