@@ -53,7 +53,7 @@ const SLOTS: usize = 10;
 /// |---|---|
 /// | a refused or unreachable connect, a DNS failure, a request hyper canceled before writing it (`ErrorClass::Connect`): it never reached a server process | no: the authority's gate alone paces these retries |
 /// | a connect that timed out (the classifier's `is_timeout`): a blackhole costs nothing, but a server too busy to accept looks the same | yes |
-/// | an HTTP/2 stream the server refused (`ErrorClass::NotProcessed`): it reached the server, not its application | the first retry of each request: no; later ones: yes |
+/// | an HTTP/2 stream the server refused (`ErrorClass::NotProcessed`): it reached the server, not its application (RFC 9113, 8.7: refused before any processing) | no: each request's own retries and backoff bound these (a healthy server refuses in bursts, at a connection's stream limit or in a drain, so refusals do not mark it down) |
 /// | a lost connection (`ErrorClass::ConnectionLost`): the server may have worked on the request | yes |
 ///
 /// A retry that finds no room does not fail at once: it waits for room (a

@@ -241,9 +241,6 @@ struct Progress<Req> {
     watch: bool,
     // The gate's turn the attempt in flight holds, given back when it ends.
     turn: Option<Turn>,
-    // The one retry after a refused stream that the budget is not charged
-    // for was made.
-    refusal_retried: bool,
     // The request's number at the gate (0 until it first asks).
     number: u64,
     // The authority state its retries went through: answers go back to it.
@@ -263,7 +260,6 @@ impl<Req> Progress<Req> {
             class: ErrorClass::Other,
             watch: false,
             turn: None,
-            refusal_retried: false,
             number: 0,
             authority: None,
         })
@@ -500,14 +496,17 @@ impl<S, Req, C> Resend<S, Req, C> {
         // have cost the server (after gRPC's A6): a refused or unreachable
         // connect never reached a server process, and the gate alone paces
         // its retries; a connect that timed out may be a server too busy to
-        // accept (or a blackhole: the two look alike), so it is charged; the
-        // first retry after a refused stream reached the server but not its
-        // application; every other retry may cost the server work.
+        // accept (or a blackhole: the two look alike), so it is charged; a
+        // refused stream reached the server but not its application (RFC
+        // 9113, 8.7), so each request's own retries and backoff bound it
+        // (charging it from the second retry lost requests to a server
+        // refusing 30% of its streams: that costs the server nothing the
+        // budget guards); every other retry may cost the server work.
         let charged = match class {
             // A later hop's, maybe: the first server may have worked on it.
             _ if hop => true,
             ErrorClass::Connect => <C as Classify<E, Req>>::is_timeout(&policy.classifier, &error),
-            ErrorClass::NotProcessed => std::mem::replace(&mut progress.refusal_retried, true),
+            ErrorClass::NotProcessed => false,
             _ => true,
         };
         progress.number = number;
