@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use http::{Method, Request};
 use tower::{Layer, Service, ServiceExt};
-use tower_conn_retry::{Backoff, RetryBudget, RetryLayer, RetryPolicy};
+use tower_conn_retry::{Backoff, ErrorClass, RetryBudget, RetryLayer, RetryPolicy};
 
 use support::mock::{Mock, Outcome};
 
@@ -70,6 +70,39 @@ async fn a_failed_connect_is_retried_whatever_the_budget() {
         .unwrap();
 
     assert_eq!(seen.lock().unwrap().calls.len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_stream_is_retried_whatever_the_budget() {
+    // RFC 9113, 8.7: a stream refused with REFUSED_STREAM was not
+    // processed; its retries cost the server no work, and a spent budget
+    // still lets a POST through three refusals (the mock's `Interrupted`
+    // stands for the refusal, through a classifier).
+    let empty = RetryBudget::default().ratio(0.0).min_per_second(0);
+    let mock = Mock::new([
+        Outcome::Fail(ErrorKind::Interrupted),
+        Outcome::Fail(ErrorKind::Interrupted),
+        Outcome::Fail(ErrorKind::Interrupted),
+    ]);
+    let seen = mock.seen();
+    let policy = RetryPolicy::builder()
+        .max_retries(3)
+        .backoff(Backoff::none())
+        .budget(empty)
+        .classifier(|error: &std::io::Error| match error.kind() {
+            ErrorKind::Interrupted => ErrorClass::NotProcessed,
+            _ => ErrorClass::of(error),
+        })
+        .build()
+        .unwrap();
+    let mut service = RetryLayer::new(policy).layer(mock);
+    let mut post = request();
+    *post.method_mut() = Method::POST;
+
+    let response = service.ready().await.unwrap().call(post).await;
+
+    assert!(response.is_ok(), "{response:?}");
+    assert_eq!(seen.lock().unwrap().calls.len(), 4);
 }
 
 /// Resets the first attempt of each request (told apart by body) and
