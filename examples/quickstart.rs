@@ -16,7 +16,7 @@ use hyper::service::service_fn;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::{Service, ServiceBuilder};
 use tower_conn_retry::{Backoff, Jitter, RetryLayer, RetryPolicy};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

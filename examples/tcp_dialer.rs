@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
-use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+use tower::{service_fn, Service, ServiceBuilder};
 use tower_conn_retry::{Backoff, Jitter, RetryLayer, RetryPolicy, Retryable};
 
 #[tokio::main]

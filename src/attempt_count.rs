@@ -34,7 +34,7 @@ use crate::request::CloneRequest;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// use std::io;
-/// use tower::{service_fn, Service, ServiceExt};
+/// use tower::{service_fn, Service};
 /// use tower_conn_retry::{AttemptCount, Backoff, Retry, RetryPolicy};
 ///
 /// let refusing = service_fn(|_: http::Request<String>| async {

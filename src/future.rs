@@ -1,5 +1,7 @@
 //! Future types
 
+pub use crate::ready::{Oneshot, Ready};
+
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;

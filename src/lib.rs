@@ -23,7 +23,7 @@
 //! use http_body_util::Full;
 //! use hyper_util::client::legacy::Client;
 //! use hyper_util::rt::TokioExecutor;
-//! use tower::{Service, ServiceBuilder, ServiceExt};
+//! use tower::{Service, ServiceBuilder};
 //! use tower_conn_retry::{Backoff, Jitter, RetryLayer, RetryPolicy};
 //!
 //! # #[tokio::main]
@@ -283,6 +283,7 @@ mod layer;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod policy;
+mod ready;
 mod replay;
 mod report;
 mod request;

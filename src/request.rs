@@ -192,7 +192,7 @@ impl<Resp> RecordAttempts<Resp> for Uri {
 /// ```no_run
 /// use std::net::SocketAddr;
 ///
-/// use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+/// use tower::{service_fn, Service, ServiceBuilder};
 /// use tower_conn_retry::{RetryLayer, RetryPolicy, Retryable};
 ///
 /// # #[tokio::main]
@@ -297,7 +297,7 @@ impl<T, Resp> RecordAttempts<Resp> for Retryable<T> {
 /// use std::io;
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 /// use std::sync::Arc;
-/// use tower::{service_fn, Service, ServiceExt};
+/// use tower::{service_fn, Service};
 /// use tower_conn_retry::{Attempts, Backoff, Retry, RetryPolicy};
 ///
 /// let calls = Arc::new(AtomicUsize::new(0));
@@ -534,7 +534,7 @@ mod tests {
     #[tokio::test]
     async fn a_retryable_request_is_sent_again_with_no_impl_of_its_own() {
         use std::io::ErrorKind::ConnectionRefused;
-        use tower::{Service, ServiceExt};
+        use tower::Service;
 
         let (inner, calls) = failing(vec![ConnectionRefused, ConnectionRefused]);
         let mut service = crate::Retry::new(inner, no_pause());
@@ -551,7 +551,7 @@ mod tests {
     #[tokio::test]
     async fn a_retryable_says_whether_it_may_be_sent_twice() {
         use std::io::ErrorKind::ConnectionReset;
-        use tower::{Service, ServiceExt};
+        use tower::Service;
 
         // A lost connection may have delivered the request: only an
         // idempotent one is sent again.

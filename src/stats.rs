@@ -19,7 +19,7 @@ use std::ops::AddAssign;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// use std::io;
-/// use tower::{service_fn, Service, ServiceExt};
+/// use tower::{service_fn, Service};
 /// use tower_conn_retry::{Backoff, Retry, RetryPolicy};
 ///
 /// let refusing = service_fn(|_: http::Request<String>| async {

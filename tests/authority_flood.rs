@@ -9,7 +9,7 @@ use std::alloc::System;
 
 use http::{Request, Response};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
-use tower::{service_fn, Layer, ServiceExt};
+use tower::{service_fn, Layer};
 use tower_conn_retry::{RetryBudget, RetryLayer, RetryPolicy};
 
 #[global_allocator]

@@ -11,7 +11,7 @@ use std::io::ErrorKind;
 use std::sync::{Arc, Mutex};
 
 use http::{Method, Request};
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, Service};
 use tower_conn_retry::{Backoff, ErrorClass, RetryBudget, RetryLayer, RetryPolicy};
 
 use support::mock::{Mock, Outcome};

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 use tokio::io::AsyncReadExt;
-use tower::{Service, ServiceExt};
+use tower::Service;
 use tower_conn_retry::{Backoff, Jitter, RetryPolicy};
 
 use support::client::{http_client, layered};

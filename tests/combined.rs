@@ -16,7 +16,7 @@ use http::{Method, Request, StatusCode};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tower::{Service, ServiceExt};
+use tower::Service;
 use tower_conn_retry::{Backoff, ErrorClass, Jitter, Retry, RetryPolicy};
 
 use support::connector::{retrying_connector, CountedConnector};

@@ -18,7 +18,6 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use http::Request;
 use http_body_util::Full;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
-use tower::ServiceExt;
 use tower_conn_retry::{Backoff, ErrorClass, Jitter, RetryPolicy};
 
 use support::client::{http_client, layered};

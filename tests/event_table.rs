@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Uri};
 use http_body_util::{BodyExt, Full};
-use tower::{service_fn, Service, ServiceExt};
+use tower::{service_fn, Service};
 use tower_conn_retry::{
     Backoff, CloneRequest, Jitter, RecordAttempts, ReplayBody, Retry, RetryBudget, RetryPolicy,
 };

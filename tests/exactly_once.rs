@@ -12,7 +12,6 @@ use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
 use http::{Method, Request, StatusCode};
 use http_body_util::Full;
-use tower::ServiceExt;
 use tower_conn_retry::{Backoff, ErrorClass, Jitter, RetryPolicy};
 
 use support::client::{http_client, layered};

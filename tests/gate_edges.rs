@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use http::{Request, Response};
-use tower::{Service, ServiceExt};
+use tower::Service;
 use tower_conn_retry::{Backoff, ErrorClass, Retry, RetryBudget, RetryPolicy};
 
 mod support;

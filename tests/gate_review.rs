@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use http::{Request, Response};
 use tokio::time::{sleep, Instant};
-use tower::{service_fn, ServiceExt};
+use tower::service_fn;
 use tower_conn_retry::{Backoff, BudgetScope, Jitter, Retry, RetryBudget, RetryPolicy};
 
 fn get(id: usize) -> Request<String> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::Request;
 use tokio::time::Instant;
-use tower::{Service, ServiceExt};
+use tower::Service;
 use tower_conn_retry::{Backoff, Retry, RetryBudget, RetryPolicy};
 
 mod support;

@@ -17,7 +17,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::{Client, Error as ClientError};
 use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
-use tower::{Service, ServiceExt};
+use tower::Service;
 use tower_conn_retry::{Backoff, ErrorClass, Jitter, Retry, RetryPolicy};
 
 use support::h2_server::{self, Ledger, RawConnection};

@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::Full;
-use tower::{Service, ServiceExt};
+use tower::Service;
 use tower_conn_retry::{Backoff, ErrorClass, Jitter, RequestHead, RetryPolicy, RetryPolicyBuilder};
 
 use support::client::{http_client, layered, Body};

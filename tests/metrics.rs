@@ -19,7 +19,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
-use tower::{service_fn, Service, ServiceExt};
+use tower::{service_fn, Service};
 use tower_conn_retry::{Backoff, Retry, RetryBudget, RetryCounts, RetryPolicy};
 
 use support::server::{serve_status, unused_addr};

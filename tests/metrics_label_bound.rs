@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use metrics_exporter_prometheus::PrometheusBuilder;
-use tower::{service_fn, Service, ServiceExt};
+use tower::{service_fn, Service};
 use tower_conn_retry::{Retry, RetryBudget, RetryPolicy};
 
 /// 200 requests, each to an authority of its own (a crawler, a webhook

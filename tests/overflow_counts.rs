@@ -6,7 +6,7 @@
 
 use std::io::{self, ErrorKind};
 
-use tower::{service_fn, Service, ServiceExt};
+use tower::{service_fn, Service};
 use tower_conn_retry::{Backoff, Retry, RetryBudget, RetryPolicy};
 
 fn get(uri: &str) -> http::Request<String> {

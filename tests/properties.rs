@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use http::{Method, Request};
 use proptest::prelude::*;
-use tower::{Service, ServiceExt};
+use tower::Service;
 use tower_conn_retry::{Backoff, Jitter, Retry, RetryPolicy};
 
 use support::mock::{Mock, Outcome};

@@ -22,7 +22,7 @@ use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::{Service, ServiceBuilder};
 use tower_conn_retry::{Backoff, Jitter, Retry, RetryLayer, RetryPolicy};
 
 use support::h2_server;

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::{Service, ServiceBuilder};
 use tower_conn_retry::{Backoff, ErrorClass, Jitter, ReplayBody, RetryLayer, RetryPolicy};
 
 use support::body::{streaming_body, Streaming};

@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use http::uri::Authority;
 use tokio::time::Instant;
-use tower::{Service, ServiceExt};
+use tower::Service;
 use tower_conn_retry::{Retry, RetryPolicy, Retryable};
 
 /// A dialer: the dead peer refuses every connect; the late one refuses

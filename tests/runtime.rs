@@ -13,7 +13,7 @@ use std::task::Context;
 use std::time::Duration;
 
 use http::{Method, Request};
-use tower::{service_fn, Service, ServiceExt};
+use tower::{service_fn, Service};
 use tower_conn_retry::{Backoff, Jitter, Retry, RetryPolicy};
 
 use support::mock::{Mock, Outcome};

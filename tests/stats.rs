@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::Full;
-use tower::{Layer, ServiceExt};
+use tower::Layer;
 use tower_conn_retry::{
     AuthorityStats, Backoff, Jitter, RetryBudget, RetryCounts, RetryLayer, RetryPolicy, RetryStats,
 };

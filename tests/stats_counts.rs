@@ -3,7 +3,7 @@
 
 use std::io::ErrorKind;
 
-use tower::{service_fn, Service, ServiceExt};
+use tower::{service_fn, Service};
 use tower_conn_retry::{AttemptCount, Backoff, Retry, RetryBudget, RetryPolicy};
 
 /// A zero budget refuses the first retry: the call made one attempt (as

@@ -9,7 +9,7 @@
 use std::io::{self, ErrorKind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tower::{service_fn, Service, ServiceExt};
+use tower::{service_fn, Service};
 use tower_conn_retry::{Backoff, Retry, RetryPolicy};
 
 static PANICS: AtomicUsize = AtomicUsize::new(0);

@@ -37,7 +37,7 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
-use tower::{Service, ServiceExt};
+use tower::Service;
 use tower_conn_retry::{Backoff, BoxedConnectorClassifier, ErrorClass, Jitter, Retry, RetryPolicy};
 
 use support::server::unused_addr;

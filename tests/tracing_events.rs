@@ -9,7 +9,7 @@ use std::io::ErrorKind;
 use std::time::Duration;
 
 use http::{Method, Request};
-use tower::{Service, ServiceExt};
+use tower::Service;
 use tower_conn_retry::{Backoff, Jitter, Retry, RetryBudget, RetryPolicy};
 
 use support::events::Events;

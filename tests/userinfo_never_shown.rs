@@ -6,7 +6,7 @@
 use std::io::{self, ErrorKind};
 use std::sync::{Arc, Mutex};
 
-use tower::{service_fn, Service, ServiceExt};
+use tower::{service_fn, Service};
 use tower_conn_retry::{Backoff, Retry, RetryPolicy};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};

@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::time::Instant;
-use tower::{Service, ServiceExt};
+use tower::Service;
 use tower_conn_retry::{
     Backoff, BudgetScope, Classify, ErrorClass, Jitter, Retry, RetryBudget, RetryPolicy,
 };

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::time::Instant;
-use tower::{Service, ServiceExt};
+use tower::Service;
 use tower_conn_retry::{Backoff, Jitter, Retry, RetryBudget, RetryPolicy};
 
 pub const CLIENTS: usize = 1_000;
