@@ -312,7 +312,15 @@ pub use request::{Attempts, CloneRequest, RecordAttempts, RequestHead, Retryable
 pub use service::Retry;
 pub use stats::{AuthorityStats, ByClass, GiveUps, RetryCounts, RetryStats};
 
-/// The README's examples, compiled as doctests so they cannot rot.
-#[cfg(all(doctest, feature = "hyper"))]
+/// The README's examples, compiled as doctests so they cannot rot (its
+/// integration sections need every feature: CI runs
+/// `cargo test --all-features --doc`).
+#[cfg(all(
+    doctest,
+    feature = "hyper",
+    feature = "reqwest",
+    feature = "tonic",
+    feature = "metrics"
+))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

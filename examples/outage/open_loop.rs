@@ -68,11 +68,10 @@ pub struct Policy {
 /// How a policy limits its retries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Budgeting {
-    /// No budget: every retry goes after its pause (`no_budget()`, the
-    /// defaults before 0.2).
+    /// No budget: every retry goes after its pause (`no_budget()`).
     None,
-    /// The budget of 0.1, opt-in then: 20% plus 10 retries a second, one
-    /// for every authority, and a refused retry fails at once.
+    /// A budget that refuses: 20% plus 10 retries a second, one for every
+    /// authority, and a retry that finds no room fails at once.
     Refusing,
     /// `RetryBudget::default()`, the default now: per authority, 20% of
     /// requests (at least 10 per 10 s), and retries wait for room.
@@ -109,13 +108,13 @@ pub const POLICIES: [Policy; 5] = [
         budget: Budgeting::None,
     },
     Policy {
-        label: "old defaults (no budget)",
+        label: "3 retries, full jitter, no budget",
         retries: 3,
         jitter: Jitter::Full,
         budget: Budgeting::None,
     },
     Policy {
-        label: "old opt-in budget (refuses)",
+        label: "a budget that refuses (no waiting)",
         retries: 3,
         jitter: Jitter::Full,
         budget: Budgeting::Refusing,

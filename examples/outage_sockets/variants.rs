@@ -30,16 +30,16 @@ pub enum Variant {
     TowerRetry,
     /// `RetryPolicy::builder().no_budget().build()`: the crate's defaults
     /// before the budget was on by default.
-    OldDefaults,
+    NoBudget,
     /// `RetryPolicy::default()`: a budget per authority, retries wait.
-    NewDefaults,
+    Defaults,
 }
 
 pub const VARIANTS: [Variant; 4] = [
     Variant::NoRetries,
     Variant::TowerRetry,
-    Variant::OldDefaults,
-    Variant::NewDefaults,
+    Variant::NoBudget,
+    Variant::Defaults,
 ];
 
 impl Variant {
@@ -47,8 +47,8 @@ impl Variant {
         match self {
             Variant::NoRetries => "no retries",
             Variant::TowerRetry => "tower::retry, every error x3, 100 ms",
-            Variant::OldDefaults => "old defaults (no_budget)",
-            Variant::NewDefaults => "new defaults (RetryPolicy::default())",
+            Variant::NoBudget => "no_budget(), 3 retries, full jitter",
+            Variant::Defaults => "defaults (RetryPolicy::default())",
         }
     }
 
@@ -64,7 +64,7 @@ impl Variant {
                 .service(client)
                 .map_err(BoxError::from)
                 .boxed_clone(),
-            Variant::OldDefaults => ServiceBuilder::new()
+            Variant::NoBudget => ServiceBuilder::new()
                 .layer(RetryLayer::new(
                     RetryPolicy::builder()
                         .no_budget()
@@ -74,7 +74,7 @@ impl Variant {
                 .service(client)
                 .map_err(BoxError::from)
                 .boxed_clone(),
-            Variant::NewDefaults => ServiceBuilder::new()
+            Variant::Defaults => ServiceBuilder::new()
                 .layer(RetryLayer::new(RetryPolicy::default()))
                 .service(client)
                 .map_err(BoxError::from)
