@@ -98,9 +98,9 @@ async fn during_an_outage_retries_wait_and_the_requests_it_cost_are_answered() {
 
 #[tokio::test(start_paused = true)]
 async fn without_the_budget_the_same_outage_loses_requests_and_storms() {
-    // The contrast that shows the test above can fail: the old defaults
-    // lose most of what a 1 s outage costs, and triple the attempts the
-    // upstream refuses.
+    // The contrast that shows the test above can fail: without a budget,
+    // the retries lose most of what a 1 s outage costs, and triple the
+    // attempts the upstream refuses.
     let policy = RetryPolicy::builder()
         .jitter_seed(7)
         .no_budget()
