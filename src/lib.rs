@@ -269,48 +269,39 @@
     rustdoc::broken_intra_doc_links
 )]
 
-mod attempt_count;
-mod authority;
+mod admission;
 mod backoff;
-mod budget;
 mod classify;
-mod counters;
-mod error_class;
-mod evidence;
 pub mod future;
-mod gate;
+mod give_up;
+mod integrations;
 mod layer;
-#[cfg(feature = "metrics")]
-mod metrics;
+mod observe;
 mod policy;
-mod ready;
 mod replay;
-mod report;
 mod request;
-#[cfg(feature = "reqwest")]
-pub mod reqwest;
 mod service;
-mod shapes;
-mod stats;
-mod telemetry;
 mod timer;
-#[cfg(feature = "tonic")]
-pub mod tonic;
 
-pub use attempt_count::AttemptCount;
+#[cfg(feature = "reqwest")]
+pub use integrations::reqwest;
+#[cfg(feature = "tonic")]
+pub use integrations::tonic;
+
+pub use admission::budget::{BudgetScope, RetryBudget};
 pub use backoff::{Backoff, Delays, Jitter};
-pub use budget::{BudgetScope, RetryBudget};
-pub use classify::{
+pub use classify::classifier::{
     is_idempotent, BoxedConnectorClassifier, Classify, ConnectorClassifier, DefaultClassified,
     DefaultClassifier,
 };
-pub use error_class::ErrorClass;
+pub use classify::error_class::ErrorClass;
 pub use layer::RetryLayer;
+pub use observe::attempt_count::AttemptCount;
+pub use observe::stats::{AuthorityStats, ByClass, GiveUps, RetryCounts, RetryStats};
 pub use policy::{ConfigError, RetryPolicy, RetryPolicyBuilder};
 pub use replay::{ReplayBody, ReplayError};
 pub use request::{Attempts, CloneRequest, RecordAttempts, RequestHead, Retryable};
 pub use service::Retry;
-pub use stats::{AuthorityStats, ByClass, GiveUps, RetryCounts, RetryStats};
 
 /// The README's examples, compiled as doctests so they cannot rot.
 #[cfg(all(doctest, feature = "hyper"))]

@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::authority::Scopes;
+use crate::admission::authority::Scopes;
+use crate::admission::budget::RetryBudget;
 use crate::backoff::Backoff;
-use crate::budget::RetryBudget;
-use crate::classify::DefaultClassifier;
+use crate::classify::classifier::DefaultClassifier;
+use crate::observe::stats::RetryStats;
+use crate::observe::telemetry::Telemetry;
 use crate::request::{CloneRequest, RequestHead};
-use crate::stats::RetryStats;
-use crate::telemetry::Telemetry;
 use crate::timer::Timer;
 
 /// When and how often a failed request is sent again.

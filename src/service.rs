@@ -7,14 +7,14 @@ use std::task::{Context, Poll};
 
 use tower_service::Service;
 
-use crate::authority::AuthorityState;
-use crate::classify::{Classify, DefaultClassifier};
-use crate::future::{Resend, ResponseFuture};
+use crate::admission::authority::AuthorityState;
+use crate::classify::classifier::{Classify, DefaultClassifier};
+use crate::future::ready::{Oneshot, Ready};
+use crate::future::response::{Resend, ResponseFuture};
 use crate::layer::RetryLayer;
+use crate::observe::stats::RetryStats;
 use crate::policy::RetryPolicy;
-use crate::ready::{Oneshot, Ready};
 use crate::request::{CloneRequest, RecordAttempts};
-use crate::stats::RetryStats;
 
 /// Retries connection failures of the inner service `S`, classified by `C`.
 ///

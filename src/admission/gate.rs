@@ -53,9 +53,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::authority::AuthorityState;
+use crate::admission::authority::AuthorityState;
 use crate::backoff::saturating_nanos;
-use crate::report::GiveUp;
+use crate::give_up::GiveUp;
 use crate::timer::{NoTimer, Pause, Timer};
 
 /// The longest interval between two probes of an authority whose connects

@@ -21,8 +21,8 @@ use std::task::{ready, Context, Poll};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::classify::Classify;
-use crate::future::ResponseFuture;
+use crate::classify::classifier::Classify;
+use crate::future::response::ResponseFuture;
 use crate::request::{CloneRequest, RecordAttempts};
 use crate::service::Retry;
 

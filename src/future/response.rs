@@ -1,6 +1,4 @@
-//! Future types
-
-pub use crate::ready::{Oneshot, Ready};
+//! [`ResponseFuture`]: the future of [`Retry`](crate::Retry)'s `call`.
 
 use std::fmt;
 use std::future::Future;
@@ -16,13 +14,15 @@ use rand::SeedableRng;
 use tokio::time::Instant;
 use tower_service::Service;
 
-use crate::authority::AuthorityState;
+use crate::admission::authority::AuthorityState;
+use crate::admission::gate::{self, Admitted, Asking, Outcome, Pending, Turn};
 use crate::backoff::saturating_nanos;
-use crate::classify::{Classify, ErrorClass};
-use crate::counters::Counters;
-use crate::gate::{self, Admitted, Asking, Outcome, Pending, Turn};
+use crate::classify::classifier::Classify;
+use crate::classify::error_class::ErrorClass;
+use crate::give_up::GiveUp;
+use crate::observe::counters::Counters;
+use crate::observe::report::{Failure, Target};
 use crate::policy::RetryPolicy;
-use crate::report::{Failure, GiveUp, Target};
 use crate::request::{CloneRequest, RecordAttempts};
 use crate::timer::NoTimer;
 
@@ -188,7 +188,7 @@ where
                     }
                     let request = resend.kept.take_next();
                     resend.count_retry();
-                    crate::attempt_count::record(&request, resend.kept.retries() + 1);
+                    crate::observe::attempt_count::record(&request, resend.kept.retries() + 1);
                     let future = resend.service.call(request);
                     this.state.set(State::Called { future });
                 }
