@@ -14,8 +14,9 @@ use rand::SeedableRng;
 use tokio::time::Instant;
 use tower_service::Service;
 
+use crate::admission::admit::{self, Admitted, Asking, Pending, Turn};
 use crate::admission::authority::AuthorityState;
-use crate::admission::gate::{self, Admitted, Asking, Outcome, Pending, Turn};
+use crate::admission::gate::Outcome;
 use crate::backoff::saturating_nanos;
 use crate::classify::classifier::Classify;
 use crate::classify::error_class::ErrorClass;
@@ -439,7 +440,7 @@ impl<S, Req, C> Resend<S, Req, C> {
         // The request's number at the gate: drawn when it first meets it.
         let number = match &self.kept {
             Kept::Retrying(progress) if progress.number != 0 => progress.number,
-            _ if authority.is_some() => gate::request_number(),
+            _ if authority.is_some() => admit::request_number(),
             _ => 0,
         };
         if let (Some(authority), true) = (&authority, found_down) {
@@ -552,7 +553,7 @@ impl<S, Req, C> Resend<S, Req, C> {
                     if let Some(elapsed_deadline) = elapsed_deadline {
                         deadline = deadline.min(elapsed_deadline);
                     }
-                    gate::admit(pending, &gate_timer, deadline, asking).await
+                    admit::admit(pending, &gate_timer, deadline, asking).await
                 })
             }
         };
