@@ -1,10 +1,11 @@
 //! Classify: which errors are connection failures, and of what kind.
 //!
-//! `error_class` is the vocabulary ([`ErrorClass`](crate::ErrorClass)), and
-//! imports nothing of the crate. `shapes` knows other crates' error types,
-//! `evidence` walks an error's `source()` chain and weighs what each link
-//! says, and `classifier` holds the [`Classify`](crate::Classify) trait and
-//! the classifiers built on the two.
+//! An attempt's error goes to a [`Classify`](crate::Classify) classifier
+//! (`classifier`), whose answer is an [`ErrorClass`](crate::ErrorClass).
+//! The default classifiers walk the error's `source()` chain (`evidence`),
+//! weighing each link where it stands; `shapes` knows other crates' error
+//! types (hyper, h2, tonic) that the walk recognises. `error_class` is the
+//! vocabulary, below them all: it imports nothing of the crate.
 
 pub(crate) mod classifier;
 pub(crate) mod error_class;

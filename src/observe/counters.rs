@@ -24,7 +24,7 @@ pub(crate) struct Counters {
 
 impl Counters {
     /// The counts of `policy` (its name) at `authority`, published under
-    /// those labels with the `metrics` feature (see `src/metrics.rs`).
+    /// those labels with the `metrics` feature (see `observe/metrics.rs`).
     pub(crate) fn published(policy: Option<&str>, authority: Option<&str>) -> Self {
         let counters = Self::default();
         #[cfg(feature = "metrics")]

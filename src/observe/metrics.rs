@@ -1,5 +1,5 @@
 //! The counts published through the [`metrics`](https://docs.rs/metrics)
-//! facade (feature `metrics`): what the crate docs' `# Metrics` section
+//! facade (feature `metrics`): what [`RetryStats`](crate::RetryStats)' `# Metrics`
 //! lists.
 //!
 //! Each set of [`Counters`](crate::observe::counters::Counters) (a policy's, or an
