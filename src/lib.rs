@@ -159,7 +159,7 @@
 //! happy path counts on a handle cached at the first request. The names,
 //! types and labels, and why they are these: [the metrics'
 //! reference](RetryStats#metrics).
-
+//!
 //! # Layout
 //!
 //! The source is laid out by concern, each folder a subsystem with a small
