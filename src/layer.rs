@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
-use crate::classify::DefaultClassifier;
+use crate::classify::classifier::DefaultClassifier;
+use crate::observe::stats::RetryStats;
 use crate::policy::RetryPolicy;
 use crate::service::Retry;
-use crate::stats::RetryStats;
 
 /// Wraps a service in [`Retry`] with a [`RetryPolicy`].
 ///

@@ -132,69 +132,8 @@
 //! # let _ = filter;
 //! ```
 //!
-//! | Message (starts with) | Level | Fields |
-//! |---|---|---|
-//! | `connection failure; retrying` | `debug` | `policy`, `attempt`, `class`, `method`, `authority`, `error`, `pause_ms`, `timeout` |
-//! | `connection failure returned: ` and why, in words | `debug` | `policy`, `attempts`, `class`, `reason`, `timeout`, `method`, `authority`, `error` |
-//! | `connection failures returned to callers` | `warn` | `policy`, `requests`, a count per reason (`retries_spent`, `deadline`, `budget`, `no_timer`, `waited`, `queue_full`, `not_idempotent`, `not_copyable`, `after_redirect`), a count per class (`connect`, `not_processed`, `connection_lost`), `since_ms`, `method`, `authority`, `error` |
-//!
-//! - The retry event is written when a retry is planned, before its pause
-//!   and any wait for room in the budget: a retry the budget then refuses
-//!   is followed by the request's give-up event, and is not counted in
-//!   [`RetryCounts::retries`], which counts the retries sent.
-//! - `policy`: the policy's [name](RetryPolicyBuilder::name); absent if it
-//!   has none.
-//! - `attempt`: the number of the attempt about to be made (2 for the
-//!   first retry); `attempts`: the attempts made in all.
-//! - `class`: the failure's [`ErrorClass::as_str`]: `connect`,
-//!   `not_processed` or `connection_lost`.
-//! - `method`, `authority`: the request's; each absent when the request
-//!   names none (no authority in an origin-form URI such as `/path`, as
-//!   above a tonic `Channel`; no method for a connector's `Uri`; neither
-//!   for a request type of your own without a
-//!   [`head`](CloneRequest::head)).
-//! - `error`: the failed attempt's error, as `Debug` prints it (its text
-//!   is the error's, and not stable).
-//! - `pause_ms`: the pause before the retry, in milliseconds (a wait for
-//!   room in the [`RetryBudget`] may follow).
-//! - `timeout`: `true` when the failure was a timeout
-//!   ([`Classify::is_timeout`]); absent otherwise.
-//! - `reason`: why the failure was returned, each also a field of the
-//!   summary counting the give-ups for it, and a field of [`GiveUps`]:
-//!
-//!   | `reason` | The failure was returned because |
-//!   |---|---|
-//!   | `retries_spent` | `max_retries` retries were made |
-//!   | `deadline` | the next pause would end past `max_elapsed` |
-//!   | `budget` | the budget refused the retry outright |
-//!   | `no_timer` | no timer could be had for the pause |
-//!   | `waited` | the retry waited for room, or for its authority to answer, until `max_wait` or the deadline |
-//!   | `queue_full` | too many requests already waited at the authority ([`RetryBudget::max_waiting`]) |
-//!   | `not_idempotent` | the connection was lost (or timed out) after the request may have been sent, and the request is not idempotent |
-//!   | `not_copyable` | the request could not be copied again (a [`ReplayBody`] past its limit) |
-//!   | `after_redirect` | a connect failed (or a stream was refused) where the client follows redirects below the layer, so it may be a later hop's after the first server processed the request, and the request is not idempotent (reqwest's `RetryMiddleware` by default) |
-//!
-//! - `requests`: the give-ups the summary counts: those since the previous
-//!   summary. The summary is written one interval (1 s) after the first
-//!   give-up that follows it, so a burst of failures is one summary
-//!   (without a tokio runtime to time it, a give-up writes it once an
-//!   interval has passed since the previous one); what is left is written
-//!   when the policy (its last clone, layer or service) is dropped. Every
-//!   give-up is in exactly one summary.
-//! - `since_ms`: the time since the previous summary, in milliseconds;
-//!   absent in the first.
-//! - `method`, `authority`, `error` of the summary: those of one request
-//!   of the interval, an example.
-//!
-//! The layer also records OpenTelemetry's `http.request.resend_count` on
-//! the caller's current span, if the span declared the field (say, as
-//! `tracing::field::Empty`): once, as a call that was resent ends, with
-//! the number of resends; nothing for a call that was not.
-//!
-//! **These are stable**: the target, the messages' beginnings, the levels,
-//! the field names and their meanings, and the `reason` and `class` values
-//! change only in a major release (in 0.x, a minor one), and every change
-//! is listed in the CHANGELOG. Fields may be added in any release.
+//! The events, their levels and fields, the `reason` values and what each
+//! means, and what is stable about them: [the events' reference](RetryPolicy#tracing-events).
 //!
 //! # Features
 //!
@@ -204,7 +143,7 @@
 //! - `http2` (default): HTTP/2's "not processed" signals are read from
 //!   `h2::Error` ([`ErrorClass::NotProcessed`]).
 //! - `metrics`: the counts of [`RetryStats`] are published through the
-//!   [`metrics`](https://docs.rs/metrics) facade (see `# Metrics`).
+//!   [`metrics`](https://docs.rs/metrics) facade (see [Metrics](#metrics)).
 //!
 //! - `tonic`: `tonic::RetryChannel` wraps a tonic `Channel` in one line,
 //!   and the default classifier reads `tonic::transport::Error`.
@@ -216,49 +155,26 @@
 //!
 //! With the `metrics` feature, the layer publishes what [`RetryStats`]
 //! counts through the `metrics` facade; the application installs the
-//! recorder (for example metrics-exporter-prometheus), **at startup**:
+//! recorder (for example metrics-exporter-prometheus), **at startup**: the
+//! happy path counts on a handle cached at the first request. The names,
+//! types and labels, and why they are these: [the metrics'
+//! reference](RetryStats#metrics).
 //!
-//! | name | type | labels besides `policy`, `authority` | meaning |
-//! |---|---|---|---|
-//! | `tower_conn_retry_requests_total` | counter | | calls through the layer |
-//! | `tower_conn_retry_retries_total` | counter | `class` | retries, by the class of the failure they followed (Envoy's `upstream_rq_retry`) |
-//! | `tower_conn_retry_retry_successes_total` | counter | | calls answered after at least one retry (`upstream_rq_retry_success`) |
-//! | `tower_conn_retry_give_ups_total` | counter | `reason`, `class` | calls whose connection failure was returned; `reason="retries_spent"` is `upstream_rq_retry_limit_exceeded` |
-//! | `tower_conn_retry_budget_refused_total` | counter | | give-ups for `budget`, `waited` or `queue_full` (`upstream_rq_retry_overflow`) |
-//! | `tower_conn_retry_waiting` | gauge | | retries waiting now at their authority's gate |
-//! | `tower_conn_retry_budget_balance` | gauge | | the retries the budget allowed as of its latest retry decision |
+//! # Layout
 //!
-//! Every metric also carries `policy` (the
-//! [name](RetryPolicyBuilder::name); left out when unnamed) and, under a
-//! per-authority budget, `authority` (`scheme://host:port`, lowercase, the
-//! default port explicit, no user information; `(overflow)` for the
-//! authorities past [`max_authorities`](RetryBudget::max_authorities), and
-//! for an authority first seen after the policy labelled
-//! `max_authorities` others, so the label has at most `max_authorities + 1`
-//! values per policy, however many authorities come and go). Without a budget, under a shared one,
-//! and for a request that names no authority, there is no `authority`
-//! label. `class` is `connect`, `not_processed` or `connection_lost`;
-//! `reason` is `retries_spent`, `deadline`, `budget`, `waited`,
-//! `queue_full`, `no_timer`, `not_idempotent`, `not_copyable` or
-//! `after_redirect` (the
-//! fields of [`GiveUps`]). The two gauges are per budget: they need one.
-//!
-//! The happy path adds one to a handle cached at the policy's (or the
-//! authority's) first request: no clock read, no allocation, no `Key`
-//! built. A recorder installed after that first request is not seen by that
-//! handle (a no-op handle cannot be told from a live one in `metrics`
-//! 0.24), hence "at startup"; the other metrics are registered when they
-//! happen. An authority forgotten to make room keeps its series where the
-//! recorder keeps them (its counts stay in [`RetryStats::total`]).
-//!
-//! The names follow Prometheus (`_total` on counters: the Prometheus
-//! exporter renders names as given) and Envoy's retry statistics, which
-//! operators already chart. OpenTelemetry's HTTP client conventions
-//! measure `http.client.request.duration`, a histogram: that needs a clock
-//! read per request, which this layer does not make on the happy path, and
-//! the client or a tracing layer around it already measures the call; the
-//! retries of a call are recorded as `http.request.resend_count` on the
-//! current span instead.
+//! The source is laid out by concern, each folder a subsystem with a small
+//! `mod.rs` that says what it holds (`ARCHITECTURE.md` in the repository
+//! has the whole map and the invariants). A call goes `layer` →
+//! `service` → `future` (the retry loop), which asks `classify` what an
+//! error was, `admission` (budget and gate, per authority) whether a retry
+//! may go, and `timer` for the pause, and tells `observe` (counts, stats,
+//! metrics, events) what happened. `policy`, `backoff`, `request` and
+//! `replay` are the settings and the request's side; `integrations` holds
+//! the `reqwest` and `tonic` modules. The vocabulary several concerns
+//! share (`classify/error_class.rs`, `give_up.rs`) imports nothing of the
+//! crate, and no two files import each other but `layer.rs` and
+//! `service.rs` (tower's convention: `Retry::layer` returns a
+//! `RetryLayer`).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -269,48 +185,39 @@
     rustdoc::broken_intra_doc_links
 )]
 
-mod attempt_count;
-mod authority;
+mod admission;
 mod backoff;
-mod budget;
 mod classify;
-mod counters;
-mod error_class;
-mod evidence;
 pub mod future;
-mod gate;
+mod give_up;
+mod integrations;
 mod layer;
-#[cfg(feature = "metrics")]
-mod metrics;
+mod observe;
 mod policy;
-mod ready;
 mod replay;
-mod report;
 mod request;
-#[cfg(feature = "reqwest")]
-pub mod reqwest;
 mod service;
-mod shapes;
-mod stats;
-mod telemetry;
 mod timer;
-#[cfg(feature = "tonic")]
-pub mod tonic;
 
-pub use attempt_count::AttemptCount;
+#[cfg(feature = "reqwest")]
+pub use integrations::reqwest;
+#[cfg(feature = "tonic")]
+pub use integrations::tonic;
+
+pub use admission::budget::{BudgetScope, RetryBudget};
 pub use backoff::{Backoff, Delays, Jitter};
-pub use budget::{BudgetScope, RetryBudget};
-pub use classify::{
+pub use classify::classifier::{
     is_idempotent, BoxedConnectorClassifier, Classify, ConnectorClassifier, DefaultClassified,
     DefaultClassifier,
 };
-pub use error_class::ErrorClass;
+pub use classify::error_class::ErrorClass;
 pub use layer::RetryLayer;
+pub use observe::attempt_count::AttemptCount;
+pub use observe::stats::{AuthorityStats, ByClass, GiveUps, RetryCounts, RetryStats};
 pub use policy::{ConfigError, RetryPolicy, RetryPolicyBuilder};
 pub use replay::{ReplayBody, ReplayError};
 pub use request::{Attempts, CloneRequest, RecordAttempts, RequestHead, Retryable};
 pub use service::Retry;
-pub use stats::{AuthorityStats, ByClass, GiveUps, RetryCounts, RetryStats};
 
 /// The README's examples, compiled as doctests so they cannot rot (its
 /// integration sections need every feature: CI runs

@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::authority::Scopes;
+use crate::admission::authority::Scopes;
+use crate::admission::budget::RetryBudget;
 use crate::backoff::Backoff;
-use crate::budget::RetryBudget;
-use crate::classify::DefaultClassifier;
+use crate::classify::classifier::DefaultClassifier;
+use crate::observe::stats::RetryStats;
+use crate::observe::telemetry::Telemetry;
 use crate::request::{CloneRequest, RequestHead};
-use crate::stats::RetryStats;
-use crate::telemetry::Telemetry;
 use crate::timer::Timer;
 
 /// When and how often a failed request is sent again.
@@ -53,6 +53,77 @@ use crate::timer::Timer;
 /// assert_eq!(policy.max_retries(), 4);
 /// # Ok::<(), tower_conn_retry::ConfigError>(())
 /// ```
+///
+/// # Tracing events
+///
+/// What a policy's requests write (the crate docs' [Tracing](crate#tracing)
+/// says how to select them). Every event has the target
+/// `tower_conn_retry`; nothing is written on the happy path:
+///
+/// | Message (starts with) | Level | Fields |
+/// |---|---|---|
+/// | `connection failure; retrying` | `debug` | `policy`, `attempt`, `class`, `method`, `authority`, `error`, `pause_ms`, `timeout` |
+/// | `connection failure returned: ` and why, in words | `debug` | `policy`, `attempts`, `class`, `reason`, `timeout`, `method`, `authority`, `error` |
+/// | `connection failures returned to callers` | `warn` | `policy`, `requests`, a count per reason (`retries_spent`, `deadline`, `budget`, `no_timer`, `waited`, `queue_full`, `not_idempotent`, `not_copyable`, `after_redirect`), a count per class (`connect`, `not_processed`, `connection_lost`), `since_ms`, `method`, `authority`, `error` |
+///
+/// - The retry event is written when a retry is planned, before its pause
+///   and any wait for room in the budget: a retry the budget then refuses
+///   is followed by the request's give-up event, and is not counted in
+///   [`RetryCounts::retries`](crate::RetryCounts::retries), which counts the retries sent.
+/// - `policy`: the policy's [name](crate::RetryPolicyBuilder::name); absent if it
+///   has none.
+/// - `attempt`: the number of the attempt about to be made (2 for the
+///   first retry); `attempts`: the attempts made in all.
+/// - `class`: the failure's [`ErrorClass::as_str`](crate::ErrorClass::as_str): `connect`,
+///   `not_processed` or `connection_lost`.
+/// - `method`, `authority`: the request's; each absent when the request
+///   names none (no authority in an origin-form URI such as `/path`, as
+///   above a tonic `Channel`; no method for a connector's `Uri`; neither
+///   for a request type of your own without a
+///   [`head`](crate::CloneRequest::head)).
+/// - `error`: the failed attempt's error, as `Debug` prints it (its text
+///   is the error's, and not stable).
+/// - `pause_ms`: the pause before the retry, in milliseconds (a wait for
+///   room in the [`RetryBudget`](crate::RetryBudget) may follow).
+/// - `timeout`: `true` when the failure was a timeout
+///   ([`Classify::is_timeout`](crate::Classify::is_timeout)); absent otherwise.
+/// - `reason`: why the failure was returned, each also a field of the
+///   summary counting the give-ups for it, and a field of [`GiveUps`](crate::GiveUps):
+///
+///   | `reason` | The failure was returned because |
+///   |---|---|
+///   | `retries_spent` | `max_retries` retries were made |
+///   | `deadline` | the next pause would end past `max_elapsed` |
+///   | `budget` | the budget refused the retry outright |
+///   | `no_timer` | no timer could be had for the pause |
+///   | `waited` | the retry waited for room, or for its authority to answer, until `max_wait` or the deadline |
+///   | `queue_full` | too many requests already waited at the authority ([`RetryBudget::max_waiting`](crate::RetryBudget::max_waiting)) |
+///   | `not_idempotent` | the connection was lost (or timed out) after the request may have been sent, and the request is not idempotent |
+///   | `not_copyable` | the request could not be copied again (a [`ReplayBody`](crate::ReplayBody) past its limit) |
+///   | `after_redirect` | a connect failed (or a stream was refused) where the client follows redirects below the layer, so it may be a later hop's after the first server processed the request, and the request is not idempotent (reqwest's `RetryMiddleware` by default) |
+///
+/// - `requests`: the give-ups the summary counts: those since the previous
+///   summary. The summary is written one interval (1 s) after the first
+///   give-up that follows it, so a burst of failures is one summary
+///   (without a tokio runtime to time it, a give-up writes it once an
+///   interval has passed since the previous one); what is left is written
+///   when the policy (its last clone, layer or service) is dropped. Every
+///   give-up is in exactly one summary.
+/// - `since_ms`: the time since the previous summary, in milliseconds;
+///   absent in the first.
+/// - `method`, `authority`, `error` of the summary: those of one request
+///   of the interval, an example.
+///
+/// The layer also records OpenTelemetry's `http.request.resend_count` on
+/// the caller's current span, if the span declared the field (say, as
+/// `tracing::field::Empty`): once, as a call that was resent ends, with
+/// the number of resends; nothing for a call that was not.
+///
+/// **These are stable**: the target, the messages' beginnings, the levels,
+/// the field names and their meanings, and the `reason` and `class` values
+/// change only in a major release (in 0.x, a minor one), and every change
+/// is listed in the CHANGELOG. Fields may be added in any release.
+///
 #[derive(Clone, Debug)]
 pub struct RetryPolicy<C = DefaultClassifier> {
     pub(crate) max_retries: u32,

@@ -2,7 +2,7 @@
 
 use http::{Extensions, HeaderMap, Method, Request, Uri};
 
-use crate::classify::is_idempotent;
+use crate::classify::classifier::is_idempotent;
 use crate::replay::ReplayBody;
 
 /// A request the layer can send again.

@@ -7,14 +7,13 @@ use std::task::{Context, Poll};
 
 use tower_service::Service;
 
-use crate::authority::AuthorityState;
-use crate::classify::{Classify, DefaultClassifier};
-use crate::future::{Resend, ResponseFuture};
+use crate::admission::authority::AuthorityState;
+use crate::classify::classifier::{Classify, DefaultClassifier};
+use crate::future::response::{Resend, ResponseFuture};
 use crate::layer::RetryLayer;
+use crate::observe::stats::RetryStats;
 use crate::policy::RetryPolicy;
-use crate::ready::{Oneshot, Ready};
 use crate::request::{CloneRequest, RecordAttempts};
-use crate::stats::RetryStats;
 
 /// Retries connection failures of the inner service `S`, classified by `C`.
 ///
@@ -146,101 +145,6 @@ impl<S, C> Retry<S, C> {
             policy,
             authority: None,
         }
-    }
-
-    /// Waits until the service is ready for a `Req`, as tower's
-    /// `ServiceExt::ready` (which this shadows, for a concrete `Retry`):
-    /// the same future, with the request's bounds stated here, so that a
-    /// request the layer cannot send again fails to compile with a message
-    /// that names the fix ([`Retryable`](crate::Retryable), or a replayable
-    /// body), where `ServiceExt` reports only "trait bounds were not
-    /// satisfied".
-    ///
-    /// ```compile_fail,E0277
-    /// # async fn dial() -> std::io::Result<()> {
-    /// use std::net::SocketAddr;
-    /// use tower::{service_fn, Service};
-    /// use tower_conn_retry::{Retry, RetryPolicy};
-    ///
-    /// let dialer = service_fn(|addr: SocketAddr| tokio::net::TcpStream::connect(addr));
-    /// let mut dialer = Retry::new(dialer, RetryPolicy::default());
-    /// let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-    /// // error[E0277]: the retry layer cannot send a `SocketAddr` again
-    /// // note: ... wrap it in `Retryable::idempotent(request)`
-    /// let stream = dialer.ready().await?.call(addr).await?;
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// The fix, a [`Retryable`](crate::Retryable) request:
-    ///
-    /// ```
-    /// # async fn dial() -> std::io::Result<()> {
-    /// use std::net::SocketAddr;
-    /// use tower::{service_fn, Service};
-    /// use tower_conn_retry::{Retry, RetryPolicy, Retryable};
-    ///
-    /// let dialer = service_fn(|addr: Retryable<SocketAddr>| {
-    ///     tokio::net::TcpStream::connect(addr.into_inner())
-    /// });
-    /// let mut dialer = Retry::new(dialer, RetryPolicy::default());
-    /// let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-    /// let stream = dialer.ready().await?.call(Retryable::idempotent(addr)).await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn ready<Req>(&mut self) -> Ready<'_, S, C, Req>
-    where
-        Req: CloneRequest + RecordAttempts<S::Response>,
-        S: Service<Req> + Clone,
-        S::Error: fmt::Debug,
-        C: Classify<S::Error, Req>,
-    {
-        Ready::new(self)
-    }
-
-    /// Waits until the service is ready, sends `request` and resolves to
-    /// its response, as tower's `ServiceExt::oneshot` (which this shadows,
-    /// for a concrete `Retry`, for the reason [`ready`](Self::ready) gives).
-    /// The same holds for a `Retry` built by `ServiceBuilder::service`:
-    ///
-    /// ```compile_fail,E0277
-    /// # async fn dial() -> std::io::Result<()> {
-    /// use std::net::SocketAddr;
-    /// use tower::{service_fn, ServiceBuilder};
-    /// use tower_conn_retry::{RetryLayer, RetryPolicy};
-    ///
-    /// let dialer = ServiceBuilder::new()
-    ///     .layer(RetryLayer::new(RetryPolicy::default()))
-    ///     .service(service_fn(|addr: SocketAddr| tokio::net::TcpStream::connect(addr)));
-    /// let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-    /// // error[E0277]: the retry layer cannot send a `SocketAddr` again
-    /// let stream = dialer.oneshot(addr).await?;
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// With a [`Retryable`](crate::Retryable) request it compiles:
-    ///
-    /// ```
-    /// # async fn dial() -> std::io::Result<()> {
-    /// use std::net::SocketAddr;
-    /// use tower::{service_fn, ServiceBuilder};
-    /// use tower_conn_retry::{RetryLayer, RetryPolicy, Retryable};
-    ///
-    /// let dialer = ServiceBuilder::new()
-    ///     .layer(RetryLayer::new(RetryPolicy::default()))
-    ///     .map_request(Retryable::into_inner)
-    ///     .service(service_fn(|addr: SocketAddr| tokio::net::TcpStream::connect(addr)));
-    /// let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-    /// let stream = dialer.oneshot(Retryable::idempotent(addr)).await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn oneshot<Req>(self, request: Req) -> Oneshot<S, C, Req>
-    where
-        Req: CloneRequest + RecordAttempts<S::Response>,
-        S: Service<Req> + Clone,
-        S::Error: fmt::Debug,
-        C: Classify<S::Error, Req>,
-    {
-        Oneshot::new(self, request)
     }
 
     /// The inner service.

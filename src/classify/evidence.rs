@@ -16,8 +16,8 @@
 use std::error::Error as StdError;
 use std::io;
 
-use crate::error_class::ErrorClass;
-use crate::shapes;
+use crate::classify::error_class::ErrorClass;
+use crate::classify::shapes;
 
 /// Where the walk down an error chain stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -553,7 +553,7 @@ mod tests {
         assert_eq!(classify_connector_error(&wrapped), ErrorClass::Other);
     }
 
-    use crate::shapes::lookalikes::{ConnectError, TonicTransport};
+    use crate::classify::shapes::lookalikes::{ConnectError, TonicTransport};
 
     fn tonic_connect(cause: Message) -> TonicTransport {
         TonicTransport(Box::new(ConnectError(Box::new(cause))))

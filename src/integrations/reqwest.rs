@@ -467,7 +467,7 @@ impl<Req> Classify<reqwest_middleware::Error, Req> for DefaultClassifier {
         match error {
             reqwest_middleware::Error::Reqwest(error) => error.is_timeout(),
             reqwest_middleware::Error::Middleware(error) => {
-                crate::evidence::is_timeout(error.as_ref())
+                crate::classify::evidence::is_timeout(error.as_ref())
             }
         }
     }

@@ -6,22 +6,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::classify::ErrorClass;
-use crate::report::GiveUp;
-use crate::stats::{ByClass, GiveUps, RetryCounts};
-
-/// The classes a request can be retried (or give up) on.
-pub(crate) const CLASSES: [ErrorClass; 3] = [
-    ErrorClass::Connect,
-    ErrorClass::NotProcessed,
-    ErrorClass::ConnectionLost,
-];
-
-/// The index of a retryable `class` in [`CLASSES`] (a class that is not
-/// retryable counts as the first: it is never passed).
-pub(crate) fn class_index(class: ErrorClass) -> usize {
-    CLASSES.iter().position(|c| *c == class).unwrap_or(0)
-}
+use crate::classify::error_class::{class_index, ErrorClass, CLASSES};
+use crate::give_up::GiveUp;
+use crate::observe::stats::{ByClass, GiveUps, RetryCounts};
 
 /// The counts of a policy or an authority.
 #[derive(Default)]
@@ -32,17 +19,17 @@ pub(crate) struct Counters {
     give_ups: [AtomicU64; GiveUp::ALL.len()],
     /// Where the counts are published (feature `metrics`).
     #[cfg(feature = "metrics")]
-    published: crate::metrics::Published,
+    published: crate::observe::metrics::Published,
 }
 
 impl Counters {
     /// The counts of `policy` (its name) at `authority`, published under
-    /// those labels with the `metrics` feature (see `src/metrics.rs`).
+    /// those labels with the `metrics` feature (see `observe/metrics.rs`).
     pub(crate) fn published(policy: Option<&str>, authority: Option<&str>) -> Self {
         let counters = Self::default();
         #[cfg(feature = "metrics")]
         let counters = Self {
-            published: crate::metrics::Published::new(policy, authority),
+            published: crate::observe::metrics::Published::new(policy, authority),
             ..counters
         };
         #[cfg(not(feature = "metrics"))]
@@ -52,7 +39,7 @@ impl Counters {
 
     /// Where the counts are published.
     #[cfg(feature = "metrics")]
-    pub(crate) fn publish(&self) -> &crate::metrics::Published {
+    pub(crate) fn publish(&self) -> &crate::observe::metrics::Published {
         &self.published
     }
 

@@ -45,6 +45,54 @@ use std::ops::AddAssign;
 /// assert_eq!(stats.total.failed(), 1);
 /// # }
 /// ```
+///
+/// # Metrics
+///
+/// With the `metrics` feature, the layer publishes these counts through the
+/// [`metrics`](https://docs.rs/metrics) facade; the application installs
+/// the recorder (for example metrics-exporter-prometheus), **at startup**:
+///
+/// | name | type | labels besides `policy`, `authority` | meaning |
+/// |---|---|---|---|
+/// | `tower_conn_retry_requests_total` | counter | | calls through the layer |
+/// | `tower_conn_retry_retries_total` | counter | `class` | retries, by the class of the failure they followed (Envoy's `upstream_rq_retry`) |
+/// | `tower_conn_retry_retry_successes_total` | counter | | calls answered after at least one retry (`upstream_rq_retry_success`) |
+/// | `tower_conn_retry_give_ups_total` | counter | `reason`, `class` | calls whose connection failure was returned; `reason="retries_spent"` is `upstream_rq_retry_limit_exceeded` |
+/// | `tower_conn_retry_budget_refused_total` | counter | | give-ups for `budget`, `waited` or `queue_full` (`upstream_rq_retry_overflow`) |
+/// | `tower_conn_retry_waiting` | gauge | | retries waiting now at their authority's gate |
+/// | `tower_conn_retry_budget_balance` | gauge | | the retries the budget allowed as of its latest retry decision |
+///
+/// Every metric also carries `policy` (the
+/// [name](crate::RetryPolicyBuilder::name); left out when unnamed) and, under a
+/// per-authority budget, `authority` (`scheme://host:port`, lowercase, the
+/// default port explicit, no user information; `(overflow)` for the
+/// authorities past [`max_authorities`](crate::RetryBudget::max_authorities), and
+/// for an authority first seen after the policy labelled
+/// `max_authorities` others, so the label has at most `max_authorities + 1`
+/// values per policy, however many authorities come and go). Without a budget, under a shared one,
+/// and for a request that names no authority, there is no `authority`
+/// label. `class` is `connect`, `not_processed` or `connection_lost`;
+/// `reason` is `retries_spent`, `deadline`, `budget`, `waited`,
+/// `queue_full`, `no_timer`, `not_idempotent`, `not_copyable` or
+/// `after_redirect` (the
+/// fields of [`GiveUps`](crate::GiveUps)). The two gauges are per budget: they need one.
+///
+/// The happy path adds one to a handle cached at the policy's (or the
+/// authority's) first request: no clock read, no allocation, no `Key`
+/// built. A recorder installed after that first request is not seen by that
+/// handle (a no-op handle cannot be told from a live one in `metrics`
+/// 0.24), hence "at startup"; the other metrics are registered when they
+/// happen. An authority forgotten to make room keeps its series where the
+/// recorder keeps them (its counts stay in [`RetryStats::total`](crate::RetryStats::total)).
+///
+/// The names follow Prometheus (`_total` on counters: the Prometheus
+/// exporter renders names as given) and Envoy's retry statistics, which
+/// operators already chart. OpenTelemetry's HTTP client conventions
+/// measure `http.client.request.duration`, a histogram: that needs a clock
+/// read per request, which this layer does not make on the happy path, and
+/// the client or a tracing layer around it already measures the call; the
+/// retries of a call are recorded as `http.request.resend_count` on the
+/// current span instead.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RetryStats {

@@ -1,8 +1,8 @@
 //! The counts published through the [`metrics`](https://docs.rs/metrics)
-//! facade (feature `metrics`): what the crate docs' `# Metrics` section
+//! facade (feature `metrics`): what [`RetryStats`](crate::RetryStats)' `# Metrics`
 //! lists.
 //!
-//! Each set of [`Counters`](crate::counters::Counters) (a policy's, or an
+//! Each set of [`Counters`](crate::observe::counters::Counters) (a policy's, or an
 //! authority state's) carries a [`Published`]: its labels, and the handles
 //! it caches. The happy path touches only the `requests` handle, cached in
 //! a `OnceLock` at the set's first request: then one atomic load and the
@@ -22,8 +22,8 @@ use std::sync::OnceLock;
 
 use ::metrics::{Counter, Gauge, Label, Unit};
 
-use crate::classify::ErrorClass;
-use crate::report::GiveUp;
+use crate::classify::error_class::ErrorClass;
+use crate::give_up::GiveUp;
 
 /// Calls through the layer.
 pub(crate) const REQUESTS: &str = "tower_conn_retry_requests_total";

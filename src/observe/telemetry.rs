@@ -5,8 +5,10 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
-use crate::counters::{class_index, Counters};
-use crate::report::{Failure, GiveUp, GiveUpReport, INTERVAL};
+use crate::classify::error_class::class_index;
+use crate::give_up::GiveUp;
+use crate::observe::counters::Counters;
+use crate::observe::report::{Failure, GiveUpReport, INTERVAL};
 use crate::timer::Timer;
 
 pub(crate) struct Telemetry {

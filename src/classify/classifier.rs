@@ -11,10 +11,8 @@ use std::io;
 
 use http::Uri;
 
-// The vocabulary stands below this file and `evidence.rs`; re-exported
-// here for the modules that name it `classify::ErrorClass`.
-pub(crate) use crate::error_class::ErrorClass;
-use crate::evidence;
+use crate::classify::error_class::ErrorClass;
+use crate::classify::evidence;
 
 impl ErrorClass {
     /// Classifies an error by walking its [`source()`](StdError::source)

@@ -1,9 +1,11 @@
-//! The vocabulary: what an error says about the request that failed.
+//! The vocabulary: what an error says about the request that failed, and
+//! the classes a request is retried (and counted) on.
 //!
-//! It stands below both users: `evidence.rs` (the walk of an error chain)
-//! and `classify.rs` (the classifiers) import it, and it imports neither.
+//! It stands below its users and imports nothing of the crate:
+//! `evidence.rs` (the walk of an error chain) and `classifier.rs` (the
+//! classifiers) import it, and so do the retry decision and the counts.
 //! [`ErrorClass::of`] and [`ErrorClass::of_connector_error`], which walk a
-//! chain, are implemented in `classify.rs`.
+//! chain, are implemented in `classifier.rs`.
 
 /// What an error says about the request that failed.
 ///
@@ -95,4 +97,17 @@ impl ErrorClass {
             ErrorClass::Other => "other",
         }
     }
+}
+
+/// The classes a request can be retried (or give up) on.
+pub(crate) const CLASSES: [ErrorClass; 3] = [
+    ErrorClass::Connect,
+    ErrorClass::NotProcessed,
+    ErrorClass::ConnectionLost,
+];
+
+/// The index of a retryable `class` in [`CLASSES`] (a class that is not
+/// retryable counts as the first: it is never passed).
+pub(crate) fn class_index(class: ErrorClass) -> usize {
+    CLASSES.iter().position(|c| *c == class).unwrap_or(0)
 }

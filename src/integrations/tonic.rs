@@ -79,13 +79,13 @@ use http::Request;
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::classify::{Classify, DefaultClassifier};
-use crate::error_class::ErrorClass;
+use crate::classify::classifier::{Classify, DefaultClassifier};
+use crate::classify::error_class::ErrorClass;
+use crate::observe::stats::RetryStats;
 use crate::policy::RetryPolicy;
 use crate::replay::ReplayBody;
 use crate::request::RecordAttempts;
 use crate::service::Retry;
-use crate::stats::RetryStats;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -379,7 +379,7 @@ pin_project! {
         S: Service<Request<Body>>,
     {
         #[pin]
-        inner: crate::future::ResponseFuture<TonicBody<S>, Call, C>,
+        inner: crate::future::response::ResponseFuture<TonicBody<S>, Call, C>,
         policy: Arc<RetryPolicy<C>>,
     }
 }

@@ -1,6 +1,4 @@
-//! Future types
-
-pub use crate::ready::{Oneshot, Ready};
+//! [`ResponseFuture`]: the future of [`Retry`](crate::Retry)'s `call`.
 
 use std::fmt;
 use std::future::Future;
@@ -16,13 +14,16 @@ use rand::SeedableRng;
 use tokio::time::Instant;
 use tower_service::Service;
 
-use crate::authority::AuthorityState;
+use crate::admission::admit::{self, Admitted, Asking, Pending, Turn};
+use crate::admission::authority::AuthorityState;
+use crate::admission::gate::Outcome;
 use crate::backoff::saturating_nanos;
-use crate::classify::{Classify, ErrorClass};
-use crate::counters::Counters;
-use crate::gate::{self, Admitted, Asking, Outcome, Pending, Turn};
+use crate::classify::classifier::Classify;
+use crate::classify::error_class::ErrorClass;
+use crate::give_up::GiveUp;
+use crate::observe::counters::Counters;
+use crate::observe::report::{Failure, Target};
 use crate::policy::RetryPolicy;
-use crate::report::{Failure, GiveUp, Target};
 use crate::request::{CloneRequest, RecordAttempts};
 use crate::timer::NoTimer;
 
@@ -188,7 +189,7 @@ where
                     }
                     let request = resend.kept.take_next();
                     resend.count_retry();
-                    crate::attempt_count::record(&request, resend.kept.retries() + 1);
+                    crate::observe::attempt_count::record(&request, resend.kept.retries() + 1);
                     let future = resend.service.call(request);
                     this.state.set(State::Called { future });
                 }
@@ -439,7 +440,7 @@ impl<S, Req, C> Resend<S, Req, C> {
         // The request's number at the gate: drawn when it first meets it.
         let number = match &self.kept {
             Kept::Retrying(progress) if progress.number != 0 => progress.number,
-            _ if authority.is_some() => gate::request_number(),
+            _ if authority.is_some() => admit::request_number(),
             _ => 0,
         };
         if let (Some(authority), true) = (&authority, found_down) {
@@ -552,7 +553,7 @@ impl<S, Req, C> Resend<S, Req, C> {
                     if let Some(elapsed_deadline) = elapsed_deadline {
                         deadline = deadline.min(elapsed_deadline);
                     }
-                    gate::admit(pending, &gate_timer, deadline, asking).await
+                    admit::admit(pending, &gate_timer, deadline, asking).await
                 })
             }
         };

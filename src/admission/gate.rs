@@ -39,24 +39,19 @@
 //!
 //! Each request's own backoff and retry count still apply: the gate only
 //! delays a retry, bounded by the request's deadline, and never makes one.
-//! A released retry or a probe holds a [`Turn`]; the turn is given back when
+//! A released retry or a probe holds a [`Turn`](super::admit::Turn); the turn is given back when
 //! its attempt ends, however it ends (dropped, cancelled, or refused by the
 //! budget before it was sent), so no turn is ever lost.
 
-use std::future::{poll_fn, Future};
-use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Poll;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::authority::AuthorityState;
 use crate::backoff::saturating_nanos;
-use crate::report::GiveUp;
-use crate::timer::{NoTimer, Pause, Timer};
 
 /// The longest interval between two probes of an authority whose connects
 /// fail, whatever the policy's cap: the most a recovery goes unnoticed by
@@ -241,7 +236,7 @@ impl Window {
     }
 }
 
-/// How the attempt a [`Turn`] let go ended.
+/// How the attempt a [`Turn`](super::admit::Turn) let go ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Outcome {
     /// The authority answered (any response).
@@ -256,56 +251,15 @@ pub(crate) enum Outcome {
     Unknown,
 }
 
-/// A probe's or a released retry's place in flight: given back to the gate
-/// when it ends, with what its attempt found, or on drop with nothing.
-pub(crate) struct Turn {
-    authority: Arc<AuthorityState>,
-    kind: TurnKind,
-    released_at: Instant,
-    ended: bool,
-}
-
+/// Which turn a [`Pass::Go`] gave: a probe, or a released retry.
 #[derive(Clone, Copy, Debug)]
-enum TurnKind {
+pub(super) enum TurnKind {
     Probe { generation: u64 },
     Released { generation: u64, seq: u64 },
 }
 
-impl Turn {
-    /// The attempt this turn let go ended with `outcome`.
-    pub(crate) fn end(mut self, outcome: Outcome) {
-        self.ended = true;
-        let round_trip = Instant::now().saturating_duration_since(self.released_at);
-        let authority = &self.authority;
-        authority
-            .gate
-            .turn_ended(self.kind, outcome, Some(round_trip), || {
-                authority.budget.first_release_rate()
-            });
-    }
-}
-
-impl Drop for Turn {
-    fn drop(&mut self) {
-        if !self.ended {
-            let authority = &self.authority;
-            authority
-                .gate
-                .turn_ended(self.kind, Outcome::Unknown, None, || {
-                    authority.budget.first_release_rate()
-                });
-        }
-    }
-}
-
-impl std::fmt::Debug for Turn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Turn").field("kind", &self.kind).finish()
-    }
-}
-
 /// What the gate says to a retry that asks.
-enum Pass {
+pub(super) enum Pass {
     /// Go now, holding this turn (none while the gate is open).
     Go(Option<TurnKind>),
     /// Wait for a change, or until this time.
@@ -379,7 +333,7 @@ impl Gate {
 
     /// A connect to the authority failed, for an attempt that held no
     /// turn (a first attempt; a probe's or a released retry's failure ends
-    /// through its [`Turn`]), of request number `request`, when the
+    /// through its [`Turn`](super::admit::Turn)), of request number `request`, when the
     /// authority had seen `requests` in all: once it is down (see the
     /// first arm), its retries wait for a probe's
     /// answer. The first probe goes one (jittered) probe interval later, or
@@ -522,13 +476,49 @@ impl Gate {
         self.waiting.load(Ordering::Acquire)
     }
 
+    /// Takes a place among the waiting requests if fewer than
+    /// `max_waiting` wait: whether it did.
+    pub(super) fn enter_waiting(&self) -> bool {
+        self.waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |waiting| {
+                (waiting < self.max_waiting).then_some(waiting + 1)
+            })
+            .is_ok()
+    }
+
+    /// Gives back a place among the waiting requests.
+    pub(super) fn leave_waiting(&self) {
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// A retry was planned: it joins the backlog a recovery releases.
+    pub(super) fn pending_began(&self) {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A planned retry was let go, or gave up.
+    pub(super) fn pending_ended(&self) {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 && self.is_limited() {
+            // The last of the backlog left without a turn: a recovery with
+            // nothing in flight is over.
+            let mut phase = self.phase();
+            self.settle(&mut phase);
+        }
+    }
+
+    /// Completes when a waiting retry may find the phase changed (a probe
+    /// or a released retry ended, or the authority answered).
+    pub(super) fn changed(&self) -> Notified<'_> {
+        self.changed.notified()
+    }
+
     /// What the gate says to the retry of request `me` asking at `now`;
     /// `others_waiting`: whether any other request waits. A request alone
     /// that probed last may probe again before the probe interval is over,
     /// at its own pace, if `early` allows it (the budget is charged for
     /// it: a fleet of clients, each alone at its own gate, stays within the
     /// budget's share of its traffic).
-    fn pass(
+    pub(super) fn pass(
         &self,
         now: Instant,
         me: u64,
@@ -580,7 +570,7 @@ impl Gate {
 
     /// A turn's attempt ended with `outcome`, `round_trip` after its
     /// release (`None`: it was not sent, or was dropped).
-    fn turn_ended(
+    pub(super) fn turn_ended(
         &self,
         kind: TurnKind,
         outcome: Outcome,
@@ -671,198 +661,6 @@ impl Gate {
 fn next_generation() -> u64 {
     static GENERATIONS: AtomicU64 = AtomicU64::new(0);
     GENERATIONS.fetch_add(1, Ordering::Relaxed)
-}
-
-/// A retry pending at `authority`'s gate, from when it is planned until it
-/// is let go or given up: counted in the backlog a recovery releases.
-pub(crate) struct Pending(Arc<AuthorityState>);
-
-impl Pending {
-    pub(crate) fn new(authority: Arc<AuthorityState>) -> Self {
-        authority.gate.pending.fetch_add(1, Ordering::AcqRel);
-        Self(authority)
-    }
-
-    /// The authority's state.
-    pub(crate) fn authority(&self) -> &Arc<AuthorityState> {
-        &self.0
-    }
-}
-
-impl Drop for Pending {
-    fn drop(&mut self) {
-        let gate = &self.0.gate;
-        if gate.pending.fetch_sub(1, Ordering::AcqRel) == 1 && gate.is_limited() {
-            // The last of the backlog left without a turn: a recovery with
-            // nothing in flight is over.
-            let mut phase = gate.phase();
-            gate.settle(&mut phase);
-        }
-    }
-}
-
-/// A request's place among `authority`'s waiting: freed when it goes, gives
-/// up, or is dropped.
-struct Place<'a>(&'a AuthorityState);
-
-impl<'a> Place<'a> {
-    /// A place among the waiting requests, if there is room.
-    fn enter(authority: &'a AuthorityState) -> Option<Self> {
-        let gate = &authority.gate;
-        gate.waiting
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |waiting| {
-                (waiting < gate.max_waiting).then_some(waiting + 1)
-            })
-            .ok()?;
-        #[cfg(feature = "metrics")]
-        authority.counters.publish().wait_began();
-        Some(Place(authority))
-    }
-}
-
-impl Drop for Place<'_> {
-    fn drop(&mut self) {
-        self.0.gate.waiting.fetch_sub(1, Ordering::AcqRel);
-        #[cfg(feature = "metrics")]
-        self.0.counters.publish().wait_ended();
-    }
-}
-
-/// A retry the gate and the budget let go: the time it waited, and the
-/// turn it holds while its attempt is in flight.
-pub(crate) struct Admitted {
-    pub(crate) waited: Duration,
-    pub(crate) turn: Option<Turn>,
-}
-
-/// A retry asking the gate: which request's, and whether the budget is
-/// charged for it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Asking {
-    /// The request, numbered by [`request_number`].
-    pub(crate) request: u64,
-    /// It needs room in the budget.
-    pub(crate) charged: bool,
-}
-
-/// A number for a request that retries, which no other request has.
-pub(crate) fn request_number() -> u64 {
-    static REQUESTS: AtomicU64 = AtomicU64::new(1);
-    REQUESTS.fetch_add(1, Ordering::Relaxed)
-}
-
-/// Waits until a retry to `authority` may go, no later than `deadline`:
-/// the time waited and its turn, or why it may not go. A `charged` retry
-/// also needs room in the budget.
-///
-/// Dropping the future frees its place (and any turn it took) at once.
-pub(crate) async fn admit(
-    pending: Pending,
-    timer: &Timer,
-    deadline: Instant,
-    retry: Asking,
-) -> Result<Admitted, GiveUp> {
-    let authority = pending.authority();
-    let admitted = decide(authority, timer, deadline, retry).await;
-    // The balance as of this retry decision (off the happy path: it reads
-    // the clock).
-    #[cfg(feature = "metrics")]
-    {
-        let published = authority.counters.publish();
-        published.budget_balance(authority.budget.balance());
-        published.gate_asked();
-    }
-    // No longer pending: let go, or given up.
-    drop(pending);
-    admitted
-}
-
-/// [`admit`]'s decision.
-async fn decide(
-    authority: &Arc<AuthorityState>,
-    timer: &Timer,
-    deadline: Instant,
-    Asking { request, charged }: Asking,
-) -> Result<Admitted, GiveUp> {
-    let started = Instant::now();
-    let gate = &authority.gate;
-    let budget = &authority.budget;
-    if charged && budget.is_zero() {
-        return Err(GiveUp::Budget);
-    }
-    let mut place: Option<Place<'_>> = None;
-    loop {
-        let changed = gate.changed.notified();
-        let mut changed = pin!(changed);
-        changed.as_mut().enable();
-        let now = Instant::now();
-        let others_waiting = gate.waiting() > usize::from(place.is_some());
-        let mut charged_early = false;
-        let early = || {
-            charged_early = budget.withdraw();
-            charged_early
-        };
-        let wake = match gate.pass(now, request, others_waiting, early) {
-            Pass::Go(kind) => {
-                let turn = kind.map(|kind| Turn {
-                    authority: Arc::clone(authority),
-                    kind,
-                    released_at: now,
-                    ended: false,
-                });
-                if !charged || charged_early || budget.withdraw() {
-                    return Ok(Admitted {
-                        waited: Instant::now() - started,
-                        turn,
-                    });
-                }
-                // The window is spent: the turn goes back (to a retry that
-                // needs no room), and room comes back as the window
-                // slides, a tenth of it at a time.
-                drop(turn);
-                let retry_at = now + budget.slot();
-                if retry_at > deadline {
-                    return Err(GiveUp::Budget);
-                }
-                wait_in_place(authority, &mut place, timer, retry_at - now)?.await;
-                continue;
-            }
-            Pass::Wait(until) => until.map_or(deadline, |until| until.min(deadline)),
-        };
-        if now >= deadline {
-            return Err(GiveUp::Waited);
-        }
-        if wake <= now {
-            // The probe's time came this instant, and another claimed it:
-            // look again.
-            tokio::task::yield_now().await;
-            continue;
-        }
-        let mut pause = wait_in_place(authority, &mut place, timer, wake - now)?;
-        poll_fn(|cx| {
-            if changed.as_mut().poll(cx).is_ready() || pause.as_mut().poll(cx).is_ready() {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await;
-    }
-}
-
-/// A pause of `duration` for a request that holds a place among the
-/// waiting (taken now if it holds none yet), or why it cannot wait: the
-/// queue is full, or there is no timer.
-fn wait_in_place<'a>(
-    authority: &'a AuthorityState,
-    place: &mut Option<Place<'a>>,
-    timer: &Timer,
-    duration: Duration,
-) -> Result<Pause, GiveUp> {
-    if place.is_none() {
-        *place = Some(Place::enter(authority).ok_or(GiveUp::QueueFull)?);
-    }
-    timer.pause(duration).map_err(|NoTimer| GiveUp::NoTimer)
 }
 
 impl std::fmt::Debug for Gate {

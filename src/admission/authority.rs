@@ -14,12 +14,12 @@ use std::sync::{Arc, RwLock, TryLockError};
 
 use http::uri::Scheme;
 
+use crate::admission::budget::{BudgetScope, BudgetState, RetryBudget};
+use crate::admission::gate::Gate;
 use crate::backoff::Backoff;
-use crate::budget::{BudgetScope, BudgetState, RetryBudget};
-use crate::counters::Counters;
-use crate::gate::Gate;
+use crate::observe::counters::Counters;
+use crate::observe::stats::{AuthorityStats, RetryCounts};
 use crate::request::CloneRequest;
-use crate::stats::{AuthorityStats, RetryCounts};
 
 /// The retry state of one authority (or of every request, for a shared
 /// budget).
