@@ -1,4 +1,4 @@
-//! The table of events in the crate docs (`# Tracing` in `src/lib.rs`),
+//! The table of events in the crate docs (`RetryPolicy`'s `# Tracing events`),
 //! row by row: each event is produced here and its level, target, message
 //! and exact field names checked, so a change to any of them fails a test
 //! before it reaches a CHANGELOG.

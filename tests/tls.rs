@@ -250,18 +250,24 @@ async fn send(
         inner: https,
         calls: calls.clone(),
     };
-    let outcome = match placement {
-        Placement::Client => {
-            let client = Client::builder(TokioExecutor::new()).build(connector);
-            let client = Retry::new(client, policy(tower_conn_retry::DefaultClassifier));
-            client.oneshot(request).await
-        }
-        Placement::Connector => {
-            let connector = Retry::new(connector, policy(BoxedConnectorClassifier));
-            let client = Client::builder(TokioExecutor::new()).build(connector);
-            client.request(request).await
+    let call = async {
+        match placement {
+            Placement::Client => {
+                let client = Client::builder(TokioExecutor::new()).build(connector);
+                let client = Retry::new(client, policy(tower_conn_retry::DefaultClassifier));
+                client.oneshot(request).await
+            }
+            Placement::Connector => {
+                let connector = Retry::new(connector, policy(BoxedConnectorClassifier));
+                let client = Client::builder(TokioExecutor::new()).build(connector);
+                client.request(request).await
+            }
         }
     };
+    // Every call here ends within a second; a hang fails, it does not wait.
+    let outcome = tokio::time::timeout(Duration::from_secs(30), call)
+        .await
+        .unwrap_or_else(|_| panic!("the call ({placement:?}) did not end within 30 s"));
     (outcome, calls.load(Ordering::SeqCst))
 }
 
