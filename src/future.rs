@@ -498,7 +498,9 @@ impl<S, Req, C> Resend<S, Req, C> {
         // have cost the server (after gRPC's A6): a refused or unreachable
         // connect never reached a server process, and the gate alone paces
         // its retries; a connect that timed out may be a server too busy to
-        // accept (or a blackhole: the two look alike), so it is charged; a
+        // accept (or a blackhole: the two look alike), so it is charged
+        // unless it goes on a turn of the gate, which paces it (see
+        // `gate::decide`); a
         // refused stream reached the server but not its application (RFC
         // 9113, 8.7), so each request's own retries and backoff bound it
         // (charging it from the second retry lost requests to a server
@@ -515,6 +517,7 @@ impl<S, Req, C> Resend<S, Req, C> {
         let asking = Asking {
             request: progress.number,
             charged,
+            connect: class == ErrorClass::Connect && !hop,
         };
         progress.done += 1;
         progress.previous_ns = saturating_nanos(pause);
