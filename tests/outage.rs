@@ -68,8 +68,8 @@ use std::time::Duration;
 const TABLE: [(u64, &str, usize, usize, Option<u32>); 15] = [
     (200, "no retries", 100, 990, Some(1)),
     (200, "3 retries, no jitter, no budget", 302, 354, None),
-    (200, "old defaults (no budget)", 304, 337, None),
-    (200, "old opt-in budget (refuses)", 100, 991, Some(0)),
+    (200, "3 retries, full jitter, no budget", 304, 337, None),
+    (200, "a budget that refuses (no waiting)", 100, 991, Some(0)),
     (
         200,
         "defaults (budget per authority, waits)",
@@ -79,8 +79,14 @@ const TABLE: [(u64, &str, usize, usize, Option<u32>); 15] = [
     ),
     (1_000, "no retries", 100, 950, Some(1)),
     (1_000, "3 retries, no jitter, no budget", 304, 348, None),
-    (1_000, "old defaults (no budget)", 305, 334, None),
-    (1_000, "old opt-in budget (refuses)", 100, 951, Some(0)),
+    (1_000, "3 retries, full jitter, no budget", 305, 334, None),
+    (
+        1_000,
+        "a budget that refuses (no waiting)",
+        100,
+        951,
+        Some(0),
+    ),
     (
         1_000,
         "defaults (budget per authority, waits)",
@@ -90,8 +96,14 @@ const TABLE: [(u64, &str, usize, usize, Option<u32>); 15] = [
     ),
     (3_000, "no retries", 100, 850, Some(1)),
     (3_000, "3 retries, no jitter, no budget", 307, 338, None),
-    (3_000, "old defaults (no budget)", 308, 323, None),
-    (3_000, "old opt-in budget (refuses)", 100, 851, Some(0)),
+    (3_000, "3 retries, full jitter, no budget", 308, 323, None),
+    (
+        3_000,
+        "a budget that refuses (no waiting)",
+        100,
+        851,
+        Some(0),
+    ),
     (
         3_000,
         "defaults (budget per authority, waits)",
@@ -190,8 +202,8 @@ fn without_a_budget_retries_hold_the_server_down_and_a_refusing_budget_saves_not
     for down_for in open_loop::OUTAGES {
         let run = |label| outcome_of(label, down_for, open_loop::CAPACITY, 1);
         let none = run("no retries");
-        let old = run("old defaults (no budget)");
-        let refusing = run("old opt-in budget (refuses)");
+        let old = run("3 retries, full jitter, no budget");
+        let refusing = run("a budget that refuses (no waiting)");
         assert_eq!(old.recovery, None, "{down_for:?}");
         assert!(old.success_share() < 0.4, "{down_for:?}");
         assert!(old.amplification() > 2.9, "{down_for:?}");
