@@ -129,6 +129,9 @@ pub(crate) struct Asking {
     pub(crate) request: u64,
     /// It needs room in the budget.
     pub(crate) charged: bool,
+    /// It follows a failed connect: a probe or a released retry (a turn
+    /// the gate gives) needs no room, since the gate paces it.
+    pub(crate) connect: bool,
 }
 
 /// A number for a request that retries, which no other request has.
@@ -168,7 +171,11 @@ async fn decide(
     authority: &Arc<AuthorityState>,
     timer: &Timer,
     deadline: Instant,
-    Asking { request, charged }: Asking,
+    Asking {
+        request,
+        charged,
+        connect,
+    }: Asking,
 ) -> Result<Admitted, GiveUp> {
     let started = Instant::now();
     let gate = &authority.gate;
@@ -196,7 +203,16 @@ async fn decide(
                     released_at: now,
                     ended: false,
                 });
-                if !charged || charged_early || budget.withdraw() {
+                // A failed connect's retry that goes on a turn (a probe at
+                // the gate's interval, or a retry the recovery releases) is
+                // paced by the gate: one probe at a time while the connects
+                // fail, then a window that grows with answers and halves
+                // with failures. Charging it too lost a fresh client's
+                // blackhole backlog (connects timed out, so charged) to
+                // the ratio of its short history: the retries waited for
+                // room after the server answered, and gave up.
+                let paced = connect && turn.is_some();
+                if !charged || charged_early || paced || budget.withdraw() {
                     return Ok(Admitted {
                         waited: Instant::now() - started,
                         turn,

@@ -52,7 +52,7 @@ const SLOTS: usize = 10;
 /// | the attempt that failed | charged to the budget |
 /// |---|---|
 /// | a refused or unreachable connect, a DNS failure, a request hyper canceled before writing it (`ErrorClass::Connect`): it never reached a server process | no: the authority's gate alone paces these retries |
-/// | a connect that timed out (the classifier's `is_timeout`): a blackhole costs nothing, but a server too busy to accept looks the same | yes |
+/// | a connect that timed out (the classifier's `is_timeout`): a blackhole costs nothing, but a server too busy to accept looks the same | yes, while the gate is open; not when the gate lets it go (a probe, or a retry its recovery releases): the gate paces those |
 /// | an HTTP/2 stream the server refused (`ErrorClass::NotProcessed`): it reached the server, not its application (RFC 9113, 8.7: refused before any processing) | no: each request's own retries and backoff bound these (a healthy server refuses in bursts, at a connection's stream limit or in a drain, so refusals do not mark it down) |
 /// | a lost connection (`ErrorClass::ConnectionLost`): the server may have worked on the request | yes |
 ///

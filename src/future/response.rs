@@ -499,12 +499,14 @@ impl<S, Req, C> Resend<S, Req, C> {
         // have cost the server (after gRPC's A6): a refused or unreachable
         // connect never reached a server process, and the gate alone paces
         // its retries; a connect that timed out may be a server too busy to
-        // accept (or a blackhole: the two look alike), so it is charged; a
-        // refused stream reached the server but not its application (RFC
-        // 9113, 8.7), so each request's own retries and backoff bound it
-        // (charging it from the second retry lost requests to a server
-        // refusing 30% of its streams: that costs the server nothing the
-        // budget guards); every other retry may cost the server work.
+        // accept (or a blackhole: the two look alike), so it is charged
+        // unless it goes on a turn of the gate, which paces it (see
+        // `admit::decide`); a refused stream reached the server but not its
+        // application (RFC 9113, 8.7), so each request's own retries and
+        // backoff bound it (charging it from the second retry lost requests
+        // to a server refusing 30% of its streams: that costs the server
+        // nothing the budget guards); every other retry may cost the server
+        // work.
         let charged = match class {
             // A later hop's, maybe: the first server may have worked on it.
             _ if hop => true,
@@ -516,6 +518,7 @@ impl<S, Req, C> Resend<S, Req, C> {
         let asking = Asking {
             request: progress.number,
             charged,
+            connect: class == ErrorClass::Connect && !hop,
         };
         progress.done += 1;
         progress.previous_ns = saturating_nanos(pause);
