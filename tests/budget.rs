@@ -72,27 +72,29 @@ async fn a_failed_connect_is_retried_whatever_the_budget() {
     assert_eq!(seen.lock().unwrap().calls.len(), 2);
 }
 
+/// A classifier that reads the mock's `Interrupted` as a refused HTTP/2
+/// stream (`NotProcessed`), as the default classifier reads h2's
+/// REFUSED_STREAM.
+fn refusals_as_not_processed(error: &std::io::Error) -> ErrorClass {
+    match error.kind() {
+        ErrorKind::Interrupted => ErrorClass::NotProcessed,
+        _ => ErrorClass::of(error),
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_refused_stream_is_retried_whatever_the_budget() {
     // RFC 9113, 8.7: a stream refused with REFUSED_STREAM was not
-    // processed; its retries cost the server no work, and a spent budget
-    // still lets a POST through three refusals (the mock's `Interrupted`
-    // stands for the refusal, through a classifier).
+    // processed; its retry draws on the refusals' own allowance (one per
+    // request), so a spent budget still lets a refused POST go again.
     let empty = RetryBudget::default().ratio(0.0).min_per_second(0);
-    let mock = Mock::new([
-        Outcome::Fail(ErrorKind::Interrupted),
-        Outcome::Fail(ErrorKind::Interrupted),
-        Outcome::Fail(ErrorKind::Interrupted),
-    ]);
+    let mock = Mock::new([Outcome::Fail(ErrorKind::Interrupted)]);
     let seen = mock.seen();
     let policy = RetryPolicy::builder()
         .max_retries(3)
         .backoff(Backoff::none())
         .budget(empty)
-        .classifier(|error: &std::io::Error| match error.kind() {
-            ErrorKind::Interrupted => ErrorClass::NotProcessed,
-            _ => ErrorClass::of(error),
-        })
+        .classifier(refusals_as_not_processed)
         .build()
         .unwrap();
     let mut service = RetryLayer::new(policy).layer(mock);
@@ -102,7 +104,46 @@ async fn a_refused_stream_is_retried_whatever_the_budget() {
     let response = service.ready().await.unwrap().call(post).await;
 
     assert!(response.is_ok(), "{response:?}");
-    assert_eq!(seen.lock().unwrap().calls.len(), 4);
+    assert_eq!(seen.lock().unwrap().calls.len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_server_refusing_every_stream_gets_a_bounded_share_of_retries() {
+    // 1,000 POSTs at 100 a second (one budget window) to a server that
+    // refuses every stream, with the defaults (3 retries): each request's
+    // first refused retry is free (one per request, as gRPC's A6), the
+    // rest are charged to the budget (20%). Without that bound every
+    // request would be sent 4 times.
+    let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = attempts.clone();
+    let refuses_every_stream = tower::service_fn(move |_: Request<String>| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async { Err::<http::Response<String>, _>(std::io::Error::from(ErrorKind::Interrupted)) }
+    });
+    let policy = RetryPolicy::builder()
+        .classifier(refusals_as_not_processed)
+        .build()
+        .unwrap();
+    let layer = RetryLayer::new(policy);
+    const REQUESTS: usize = 1_000;
+    let mut calls = Vec::new();
+    for k in 0..REQUESTS {
+        let service = layer.layer(refuses_every_stream.clone());
+        calls.push(tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(10 * k as u64)).await;
+            let post = Request::post("http://127.0.0.1/").body(k.to_string()).unwrap();
+            tower::ServiceExt::oneshot(service, post).await
+        }));
+    }
+    for call in calls {
+        assert!(call.await.unwrap().is_err());
+    }
+
+    let per_request = attempts.load(std::sync::atomic::Ordering::SeqCst) as f64 / REQUESTS as f64;
+    // At most 1 + 1 + 0.2 (and the floor's 10 retries): 2.2x.
+    assert!(per_request <= 2.25, "{per_request:.2} attempts per request");
+    // Each request's first refused retry did go.
+    assert!(per_request >= 2.0, "{per_request:.2} attempts per request");
 }
 
 /// Resets the first attempt of each request (told apart by body) and

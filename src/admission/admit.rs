@@ -132,6 +132,9 @@ pub(crate) struct Asking {
     /// It follows a failed connect: a probe or a released retry (a turn
     /// the gate gives) needs no room, since the gate paces it.
     pub(crate) connect: bool,
+    /// It follows a refused HTTP/2 stream: it draws first on the refusals'
+    /// own allowance, and is charged only past it.
+    pub(crate) refused: bool,
 }
 
 /// A number for a request that retries, which no other request has.
@@ -175,11 +178,15 @@ async fn decide(
         request,
         charged,
         connect,
+        refused,
     }: Asking,
 ) -> Result<Admitted, GiveUp> {
     let started = Instant::now();
     let gate = &authority.gate;
     let budget = &authority.budget;
+    // A refused stream's retry cost the server next to nothing: the
+    // refusals' allowance (one per request) pays for it while it has room.
+    let charged = charged && !(refused && budget.withdraw_refused());
     if charged && budget.is_zero() {
         return Err(GiveUp::Budget);
     }

@@ -53,7 +53,7 @@ const SLOTS: usize = 10;
 /// |---|---|
 /// | a refused or unreachable connect, a DNS failure, a request hyper canceled before writing it (`ErrorClass::Connect`): it never reached a server process | no: the authority's gate alone paces these retries |
 /// | a connect that timed out (the classifier's `is_timeout`): a blackhole costs nothing, but a server too busy to accept looks the same | yes, while the gate is open; not when the gate lets it go (a probe, or a retry its recovery releases): the gate paces those |
-/// | an HTTP/2 stream the server refused (`ErrorClass::NotProcessed`): it reached the server, not its application (RFC 9113, 8.7: refused before any processing) | no: each request's own retries and backoff bound these (a healthy server refuses in bursts, at a connection's stream limit or in a drain, so refusals do not mark it down) |
+/// | an HTTP/2 stream the server refused (`ErrorClass::NotProcessed`): it reached the server, not its application (RFC 9113, 8.7: refused before any processing) | not up to one such retry per request of the window (gRPC's A6 retries a refused stream once, transparently); past that, yes. So a server refusing some of its streams sees each retried, and one refusing all of them at most about 2.2 attempts per request by default |
 /// | a lost connection (`ErrorClass::ConnectionLost`): the server may have worked on the request | yes |
 ///
 /// A retry that finds no room does not fail at once: it waits for room (a
@@ -283,7 +283,20 @@ pub(crate) struct BudgetState {
     // slot is recognized and restarted in the same compare-and-swap.
     requests: [AtomicU64; SLOTS],
     retries: [AtomicU64; SLOTS],
+    // The retries after a refused HTTP/2 stream drawn on their own
+    // allowance (`REFUSED_PER_REQUEST`), before the budget's.
+    refused: [AtomicU64; SLOTS],
 }
+
+/// The retries after a refused HTTP/2 stream an authority's requests allow
+/// before those retries are charged to the budget: one per request of the
+/// window (or the budget's floor, where that is more). gRPC's A6 retries a
+/// refused stream once, transparently, and charges the rest; pooled over
+/// the authority's requests, a server that refuses some of its streams
+/// (30% in `tests/recovery_scenarios.rs`) sees every one retried, while one
+/// that refuses every stream sees at most 1 + 1 + the budget's ratio (2.2x
+/// by default) attempts per request, not 1 + `max_retries`.
+const REFUSED_PER_REQUEST: f64 = 1.0;
 
 impl BudgetState {
     /// Made by `build()` after the settings were checked: `window` is not
@@ -297,6 +310,7 @@ impl BudgetState {
             latest: AtomicU64::new(pack(0, 0)),
             requests: Default::default(),
             retries: Default::default(),
+            refused: Default::default(),
         }
     }
 
@@ -320,6 +334,24 @@ impl BudgetState {
         // bounds load, it is not a semaphore, so that overshoot is accepted.
         if (retries as f64) < allowed {
             add(&self.retries[epoch as usize % SLOTS], epoch);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Takes one retry after a refused stream from the refusals' own
+    /// allowance ([`REFUSED_PER_REQUEST`] per request of the window, or the
+    /// floor), if it has room now; the retry is then not charged to the
+    /// budget.
+    pub(crate) fn withdraw_refused(&self) -> bool {
+        let epoch = self.read_clock();
+        let requests = sum(&self.requests, epoch);
+        let refused = sum(&self.refused, epoch);
+        let floor = f64::from(self.settings.min_per_second) * self.settings.window.as_secs_f64();
+        let allowed = (REFUSED_PER_REQUEST * requests as f64).max(floor);
+        if (refused as f64) < allowed {
+            add(&self.refused[epoch as usize % SLOTS], epoch);
             true
         } else {
             false

@@ -502,16 +502,16 @@ impl<S, Req, C> Resend<S, Req, C> {
         // accept (or a blackhole: the two look alike), so it is charged
         // unless it goes on a turn of the gate, which paces it (see
         // `admit::decide`); a refused stream reached the server but not its
-        // application (RFC 9113, 8.7), so each request's own retries and
-        // backoff bound it (charging it from the second retry lost requests
-        // to a server refusing 30% of its streams: that costs the server
-        // nothing the budget guards); every other retry may cost the server
-        // work.
+        // application (RFC 9113, 8.7): its retry draws first on an allowance
+        // of one per request, and is charged past it (so a server refusing
+        // 30% of its streams sees each retried, and one refusing every
+        // stream about 2.2 attempts per request, not 1 + `max_retries`);
+        // every other retry may cost the server work.
         let charged = match class {
             // A later hop's, maybe: the first server may have worked on it.
             _ if hop => true,
             ErrorClass::Connect => <C as Classify<E, Req>>::is_timeout(&policy.classifier, &error),
-            ErrorClass::NotProcessed => false,
+            ErrorClass::NotProcessed => true,
             _ => true,
         };
         progress.number = number;
@@ -519,6 +519,7 @@ impl<S, Req, C> Resend<S, Req, C> {
             request: progress.number,
             charged,
             connect: class == ErrorClass::Connect && !hop,
+            refused: class == ErrorClass::NotProcessed && !hop,
         };
         progress.done += 1;
         progress.previous_ns = saturating_nanos(pause);
