@@ -131,7 +131,9 @@ async fn a_server_refusing_every_stream_gets_a_bounded_share_of_retries() {
         let service = layer.layer(refuses_every_stream.clone());
         calls.push(tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_millis(10 * k as u64)).await;
-            let post = Request::post("http://127.0.0.1/").body(k.to_string()).unwrap();
+            let post = Request::post("http://127.0.0.1/")
+                .body(k.to_string())
+                .unwrap();
             tower::ServiceExt::oneshot(service, post).await
         }));
     }
