@@ -18,14 +18,16 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 /// The documented bound on one tracked authority's memory (the budget's
 /// counters, its gate, the normalized name and the table's entry), for
 /// names of up to 40 bytes. OUTAGES.md and `RetryBudget::max_authorities`
-/// quote the measured figure this test prints.
+/// quote the measured figure this test prints (826 bytes with the gate and
+/// the refusals' allowance, whose counters are 80 bytes).
 #[cfg(not(feature = "metrics"))]
-const BYTES_PER_AUTHORITY: usize = 768;
+const BYTES_PER_AUTHORITY: usize = 896;
 /// With the `metrics` feature, each authority's counts also carry their
 /// labels, their cached handles and the label it was published under
-/// (measured: 994 bytes; 768 failed with 929 bytes before the label bound).
+/// (measured: 1,186 bytes with the gate and the refusals' allowance; 994
+/// before them, and 929 before the label bound).
 #[cfg(feature = "metrics")]
-const BYTES_PER_AUTHORITY: usize = 1152;
+const BYTES_PER_AUTHORITY: usize = 1280;
 
 fn live_bytes(region: &Region<'_, System>) -> isize {
     let change = region.change();

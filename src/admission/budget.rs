@@ -236,7 +236,7 @@ impl RetryBudget {
     }
 
     /// The most authorities tracked at once, from 1 to 1,000,000; default
-    /// 1024 (about 520 bytes each, about 1,000 with the `metrics` feature,
+    /// 1024 (about 830 bytes each, about 1,190 with the `metrics` feature,
     /// measured by `tests/authority_flood.rs`).
     /// Past it, an idle authority (no service caches it, no request retries
     /// through it) is forgotten to make room, its counts starting afresh if
