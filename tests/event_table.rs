@@ -733,8 +733,8 @@ fn requests_of(summary: &Captured) -> u64 {
 /// under the default policy: its budget makes their retries wait for the
 /// port, and all give up. Within two intervals of the last give-up the
 /// summaries (the policy still alive: none is written by its drop) count
-/// every one of them exactly once, the first summary more than one: a
-/// burst is summed, not reported request by request. The policy's stats
+/// every one of them exactly once, a summary more than one: a burst is
+/// summed, not reported request by request. The policy's stats
 /// agree.
 #[cfg(feature = "hyper")]
 #[tokio::test(start_paused = true)]
@@ -775,7 +775,12 @@ async fn the_summaries_of_a_dead_port_add_up_to_every_request() {
     let summaries = events.at(Level::WARN);
     let counted: Vec<u64> = summaries.iter().map(requests_of).collect();
     assert_eq!(counted.iter().sum::<u64>(), REQUESTS, "{counted:?}");
-    assert!(counted[0] > 1 && counted.len() > 1, "{counted:?}");
+    // A burst is summed (the first give-up may come alone: the gate's
+    // prober spends its retries before the waiting ones give up).
+    assert!(
+        counted.iter().any(|&c| c > 1) && counted.len() > 1,
+        "{counted:?}"
+    );
     for summary in &summaries {
         assert!(summary.has("policy=\"dead\" "), "{summary:?}");
     }

@@ -402,13 +402,16 @@ async fn calls_to_a_dead_server_end_unavailable_within_the_budget() {
     // The default policy: 3 retries a call, and the default budget.
     let (connects, elapsed, stats) = calls_to_a_dead_port(RetryPolicy::default()).await;
 
-    // The budget allows at most max(20% of the requests, 10) retries per
-    // 10 s window (10 here), and while the port stays dead one retry at a
-    // time probes it (at growing intervals, up to 1 s); the other retries
-    // wait, up to 5 s, and give up.
+    // Without the gate, 50 calls would make 150 retries. The retries of
+    // the first failures go before the authority is marked down (at most
+    // 4: it is down once 5 connects failed); then one retry at a time
+    // probes it, at intervals from 100 ms doubling to 1 s, each jittered to
+    // at least half (at most about 13 in the 5 s a retry may wait); the
+    // other retries wait, up to 5 s, and give up. (The budget does not
+    // bound these: a refused connect is not charged. Measured: 8 to 12.)
     assert!(elapsed < Duration::from_secs(10), "one window: {elapsed:?}");
     let retried = connects - CALLS;
-    assert!(retried <= 10, "{retried} retries reached the dead port");
+    assert!(retried <= 17, "{retried} retries reached the dead port");
     assert_eq!(stats.requests, CALLS as u64, "{stats:?}");
     assert_eq!(stats.give_ups.total(), CALLS as u64, "{stats:?}");
 }
