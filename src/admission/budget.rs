@@ -326,18 +326,7 @@ impl BudgetState {
 
     /// Takes one retry if the budget allows it now.
     pub(crate) fn withdraw(&self) -> bool {
-        let epoch = self.read_clock();
-        let requests = sum(&self.requests, epoch);
-        let retries = sum(&self.retries, epoch);
-        let allowed = self.allowance(requests);
-        // Two concurrent withdrawals may both see room for one; a budget
-        // bounds load, it is not a semaphore, so that overshoot is accepted.
-        if (retries as f64) < allowed {
-            add(&self.retries[epoch as usize % SLOTS], epoch);
-            true
-        } else {
-            false
-        }
+        self.take(&self.retries, self.settings.ratio)
     }
 
     /// Takes one retry after a refused stream from the refusals' own
@@ -345,13 +334,19 @@ impl BudgetState {
     /// floor), if it has room now; the retry is then not charged to the
     /// budget.
     pub(crate) fn withdraw_refused(&self) -> bool {
+        self.take(&self.refused, REFUSED_PER_REQUEST)
+    }
+
+    /// Counts one more in `taken` if those of the window number fewer than
+    /// `per_request` of its requests (or the floor).
+    fn take(&self, taken: &[AtomicU64; SLOTS], per_request: f64) -> bool {
         let epoch = self.read_clock();
         let requests = sum(&self.requests, epoch);
-        let refused = sum(&self.refused, epoch);
-        let floor = f64::from(self.settings.min_per_second) * self.settings.window.as_secs_f64();
-        let allowed = (REFUSED_PER_REQUEST * requests as f64).max(floor);
-        if (refused as f64) < allowed {
-            add(&self.refused[epoch as usize % SLOTS], epoch);
+        let allowed = self.allowance_at(per_request, requests);
+        // Two concurrent withdrawals may both see room for one; a budget
+        // bounds load, it is not a semaphore, so that overshoot is accepted.
+        if (sum(taken, epoch) as f64) < allowed {
+            add(&taken[epoch as usize % SLOTS], epoch);
             true
         } else {
             false
@@ -375,8 +370,13 @@ impl BudgetState {
     /// The retries allowed per window for `requests` in it: the ratio of
     /// them, or the floor, whichever is larger.
     fn allowance(&self, requests: u64) -> f64 {
+        self.allowance_at(self.settings.ratio, requests)
+    }
+
+    /// `per_request` of `requests`, or the floor, whichever is larger.
+    fn allowance_at(&self, per_request: f64, requests: u64) -> f64 {
         let floor = f64::from(self.settings.min_per_second) * self.settings.window.as_secs_f64();
-        (self.settings.ratio * requests as f64).max(floor)
+        (per_request * requests as f64).max(floor)
     }
 
     /// The rate, in retries per second, at which a recovery's release
