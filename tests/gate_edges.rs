@@ -403,3 +403,93 @@ async fn healthy_retries_beside_a_dead_authority(
     background.abort();
     (failed, worst)
 }
+
+/// Refuses the first `down` connects, then fails the next `poll_ready`
+/// once (the service's own error, returned, not retried), then answers.
+#[derive(Clone)]
+struct NotReadyOnce {
+    calls: Arc<AtomicUsize>,
+    failed_ready: Arc<std::sync::atomic::AtomicBool>,
+    down: usize,
+}
+
+impl Service<Request<String>> for NotReadyOnce {
+    type Response = Response<String>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Response<String>>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.calls.load(Ordering::SeqCst) >= self.down
+            && !self.failed_ready.swap(true, Ordering::SeqCst)
+        {
+            return Poll::Ready(Err(io::Error::other("not ready")));
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<String>) -> Self::Future {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        let down = call < self.down;
+        Box::pin(async move {
+            if down {
+                Err(io::Error::from(io::ErrorKind::ConnectionRefused))
+            } else {
+                Ok(Response::new(String::new()))
+            }
+        })
+    }
+}
+
+/// The gate lets one probe go at a time while an authority is down. When
+/// the probe's `poll_ready` failed, the future returned the service's error
+/// but kept the probe's turn until it was dropped, and a caller that keeps
+/// finished futures (here, all of them until every one is done) held the
+/// gate shut: the other requests waited their `max_wait` and gave up,
+/// though the server answered. The turn now goes back at once.
+#[tokio::test(start_paused = true)]
+async fn a_probe_whose_service_was_not_ready_gives_its_turn_back_at_once() {
+    let upstream = NotReadyOnce {
+        calls: Arc::new(AtomicUsize::new(0)),
+        failed_ready: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        down: 6,
+    };
+    let policy = RetryPolicy::builder()
+        .backoff(Backoff::exponential(Duration::from_millis(10)))
+        .max_retries(3)
+        .budget(RetryBudget::default().max_wait(Duration::from_secs(2)))
+        .build()
+        .unwrap();
+    let service = Retry::new(upstream.clone(), policy);
+    let mut futures: Vec<_> = (0..6)
+        .map(|id| Box::pin(service.clone().oneshot(request("a.test", id, ""))))
+        .collect();
+    // Every future is polled until all are done, and none is dropped
+    // before then.
+    let mut results: Vec<Option<io::Result<Response<String>>>> = (0..6).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        for (future, result) in futures.iter_mut().zip(results.iter_mut()) {
+            if result.is_none() {
+                if let Poll::Ready(done) = future.as_mut().poll(cx) {
+                    *result = Some(done);
+                }
+            }
+        }
+        if results.iter().all(Option::is_some) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    drop(futures);
+
+    let errors: Vec<String> = results
+        .into_iter()
+        .filter_map(|r| r.unwrap().err().map(|e| e.to_string()))
+        .collect();
+    assert_eq!(
+        errors,
+        ["not ready"],
+        "only the probe that was not ready fails"
+    );
+}

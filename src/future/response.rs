@@ -183,7 +183,9 @@ where
                     // `poll_ready` said so; an error here is the service's
                     // own and is returned, not retried.
                     if let Err(error) = ready!(resend.service.poll_ready(cx)) {
-                        // The retry readied was never sent.
+                        // The retry readied was never sent: its turn goes
+                        // back now, not when the future is dropped.
+                        resend.not_sent();
                         record_resend_count(resend.kept.retries().saturating_sub(1));
                         return Poll::Ready(Err(error));
                     }
@@ -657,6 +659,14 @@ impl<S, Req, C> Resend<S, Req, C> {
         match self.authority() {
             Some(authority) => CountersRef::Authority(authority),
             None => CountersRef::Policy(&self.policy.telemetry.counters),
+        }
+    }
+
+    /// The retry the gate let go was never sent (the service was not
+    /// ready): its turn goes back with no news of the authority.
+    fn not_sent(&mut self) {
+        if let Kept::Retrying(progress) = &mut self.kept {
+            drop(progress.turn.take());
         }
     }
 
