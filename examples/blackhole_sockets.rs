@@ -19,13 +19,10 @@
 //! from run to run with the machine's load: run it twice.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -39,11 +36,14 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tower::timeout::TimeoutLayer;
 use tower::util::BoxCloneService;
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::{ServiceBuilder, ServiceExt};
 use tower_conn_retry::{Backoff, RetryLayer, RetryPolicy, RetryStats};
 
-type Request = http::Request<Full<Bytes>>;
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+#[path = "support/open_loop.rs"]
+mod open_loop;
+
+use open_loop::{quantile, Attempts, BoxError, Counted, Request, Tally};
+
 type HttpService = BoxCloneService<Request, http::Response<Incoming>, BoxError>;
 
 const RATE: u64 = 200;
@@ -180,40 +180,6 @@ fn short_backoff() -> Backoff {
     Backoff::exponential(Duration::from_millis(10)).max_delay(Duration::from_millis(200))
 }
 
-/// Counts every attempt by `x-id` (inside the retry layer).
-#[derive(Clone)]
-struct Counted<S> {
-    inner: S,
-    attempts: Arc<Mutex<HashMap<String, u32>>>,
-}
-
-impl<S> Service<Request> for Counted<S>
-where
-    S: Service<Request> + Clone + Send + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let id = request
-            .headers()
-            .get("x-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        *self.attempts.lock().unwrap().entry(id).or_default() += 1;
-        let future = self.inner.call(request);
-        Box::pin(async move { future.await.map_err(Into::into) })
-    }
-}
-
 #[derive(Clone)]
 struct ByHand {
     done: u32,
@@ -240,10 +206,7 @@ impl tower::retry::Policy<Request, http::Response<Incoming>, BoxError> for ByHan
     }
 }
 
-fn client(
-    variant: Variant,
-    attempts: Arc<Mutex<HashMap<String, u32>>>,
-) -> (HttpService, Option<RetryLayer>) {
+fn client(variant: Variant, attempts: Attempts) -> (HttpService, Option<RetryLayer>) {
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(variant.connect_timeout));
     connector.set_nodelay(true);
@@ -252,10 +215,7 @@ fn client(
         builder.pool_max_idle_per_host(0);
     }
     let client = builder.build::<_, Full<Bytes>>(connector);
-    let counted = Counted {
-        inner: client,
-        attempts,
-    };
+    let counted = Counted::new(client, attempts);
     let bounded = ServiceBuilder::new()
         .layer(TimeoutLayer::new(variant.attempt_timeout()))
         .service(counted);
@@ -298,14 +258,8 @@ fn client(
 
 // ===== one run =====
 
-#[derive(Default)]
 struct Outcome {
-    requests: usize,
-    lost: usize,
-    attempts: u64,
-    saved: Vec<Duration>,
-    last_saved_after_end: Option<Duration>,
-    lost_latency: Vec<Duration>,
+    tally: Tally,
     stats: Option<RetryStats>,
 }
 
@@ -346,40 +300,15 @@ async fn run(variant: Variant) -> Outcome {
         }
     };
     tokio::join!(hole, load);
-    let mut outcome = Outcome {
-        requests: count,
-        ..Outcome::default()
-    };
     let mut ends = Vec::new();
     while let Some(joined) = calls.join_next().await {
         ends.push(joined.expect("a call task"));
     }
-    let attempts = attempts.lock().unwrap();
-    for (id, ok, sent, done) in ends {
-        let made = attempts.get(&id.to_string()).copied().unwrap_or(0);
-        outcome.attempts += u64::from(made);
-        if !ok {
-            outcome.lost += 1;
-            outcome.lost_latency.push(done - sent);
-        } else if made > 1 {
-            outcome.saved.push(done - sent);
-            let after = done.saturating_duration_since(hole_end);
-            outcome.last_saved_after_end = outcome.last_saved_after_end.max(Some(after));
-        }
-    }
     server_task.abort();
-    outcome.saved.sort();
-    outcome.lost_latency.sort();
-    outcome.stats = layer.map(|l| l.stats());
-    outcome
-}
-
-fn quantile(sorted: &[Duration], q: f64) -> String {
-    if sorted.is_empty() {
-        return "-".into();
+    Outcome {
+        tally: Tally::of(ends, &attempts, Some(hole_end)),
+        stats: layer.map(|l| l.stats()),
     }
-    let at = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
-    format!("{:.2}", sorted[at].as_secs_f64())
 }
 
 fn give_ups(stats: &Option<RetryStats>) -> String {
@@ -448,23 +377,23 @@ async fn main() {
                 if only.as_deref().is_some_and(|o| !label.contains(o)) {
                     continue;
                 }
-                let outcome = run(variant).await;
+                let Outcome { tally, stats } = run(variant).await;
                 println!(
                     "| {} | {} of {} | {:.3} | {} | {} / {} / {} | {} | {} / {} | {} |",
                     label,
-                    outcome.lost,
-                    outcome.requests,
-                    outcome.attempts as f64 / outcome.requests as f64,
-                    outcome.saved.len(),
-                    quantile(&outcome.saved, 0.5),
-                    quantile(&outcome.saved, 0.99),
-                    quantile(&outcome.saved, 1.0),
-                    outcome
-                        .last_saved_after_end
+                    tally.lost,
+                    tally.requests,
+                    tally.attempts_per_request(),
+                    tally.saved.len(),
+                    quantile(&tally.saved, 0.5),
+                    quantile(&tally.saved, 0.99),
+                    quantile(&tally.saved, 1.0),
+                    tally
+                        .last_saved_after_back
                         .map_or("-".into(), |d| format!("{:.2}", d.as_secs_f64())),
-                    quantile(&outcome.lost_latency, 0.5),
-                    quantile(&outcome.lost_latency, 1.0),
-                    give_ups(&outcome.stats),
+                    quantile(&tally.lost_latency, 0.5),
+                    quantile(&tally.lost_latency, 1.0),
+                    give_ups(&stats),
                 );
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }

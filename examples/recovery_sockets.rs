@@ -18,13 +18,9 @@
 //! The figures move from run to run with the machine's load: run it twice.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -38,11 +34,14 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tower::util::BoxCloneService;
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::{ServiceBuilder, ServiceExt};
 use tower_conn_retry::{RetryLayer, RetryPolicy};
 
-type Request = http::Request<Full<Bytes>>;
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+#[path = "support/open_loop.rs"]
+mod open_loop;
+
+use open_loop::{quantile, Attempts, BoxError, Counted, Request, Tally};
+
 type HttpService = BoxCloneService<Request, http::Response<Incoming>, BoxError>;
 
 // ===== the server =====
@@ -147,60 +146,6 @@ impl Variant {
     }
 }
 
-/// Counts every attempt by `x-id` (inside the retry layer), and refuses
-/// the connects `refuse` picks (a refused connect, before anything is
-/// sent), as a flaky network path would.
-#[derive(Clone)]
-struct Counted<S> {
-    inner: S,
-    attempts: Arc<Mutex<HashMap<String, u32>>>,
-    refuse_one_in: u64,
-    draws: Arc<AtomicU64>,
-}
-
-impl<S> Service<Request> for Counted<S>
-where
-    S: Service<Request, Response = http::Response<Incoming>> + Clone + Send + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-{
-    type Response = http::Response<Incoming>;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let id = request
-            .headers()
-            .get("x-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        *self.attempts.lock().unwrap().entry(id).or_default() += 1;
-        if self.refuse_one_in > 0 {
-            // splitmix64 over a counter: the same draws on every run.
-            let mut z = self
-                .draws
-                .fetch_add(1, Ordering::Relaxed)
-                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            if (z ^ (z >> 31)) % self.refuse_one_in == 0 {
-                return Box::pin(async {
-                    Err(BoxError::from(io::Error::from(
-                        io::ErrorKind::ConnectionRefused,
-                    )))
-                });
-            }
-        }
-        let future = self.inner.call(request);
-        Box::pin(async move { future.await.map_err(Into::into) })
-    }
-}
-
 /// `tower::retry`'s policy as written by hand: any error, 3 times, after
 /// 100, 200 and 400 ms.
 #[derive(Clone)]
@@ -227,23 +172,14 @@ impl tower::retry::Policy<Request, http::Response<Incoming>, BoxError> for ByHan
     }
 }
 
-fn client(
-    variant: Variant,
-    attempts: Arc<Mutex<HashMap<String, u32>>>,
-    refuse_one_in: u64,
-) -> HttpService {
+fn client(variant: Variant, attempts: Attempts, refuse_one_in: u64) -> HttpService {
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(Duration::from_secs(1)));
     connector.set_nodelay(true);
     let client = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(0)
         .build::<_, Full<Bytes>>(connector);
-    let counted = Counted {
-        inner: client,
-        attempts,
-        refuse_one_in,
-        draws: Arc::default(),
-    };
+    let counted = Counted::new(client, attempts).refusing_one_in(refuse_one_in);
     match variant {
         Variant::Defaults => BoxCloneService::new(
             ServiceBuilder::new()
@@ -284,16 +220,7 @@ struct Scenario {
     quick: bool,
 }
 
-#[derive(Default)]
-struct Outcome {
-    requests: usize,
-    lost: usize,
-    attempts: u64,
-    saved: Vec<Duration>,
-    last_saved_after_back: Option<Duration>,
-}
-
-async fn run(scenario: Scenario, variant: Variant) -> Outcome {
+async fn run(scenario: Scenario, variant: Variant) -> Tally {
     let mut server = Server::start(scenario.reset_first).await;
     let attempts = Arc::new(Mutex::new(HashMap::new()));
     let service = client(variant, attempts.clone(), scenario.refuse_one_in);
@@ -318,7 +245,6 @@ async fn run(scenario: Scenario, variant: Variant) -> Outcome {
     } else {
         (scenario.rate as f64 * scenario.run.as_secs_f64()) as usize
     };
-    let finished = Arc::new(AtomicUsize::new(0));
     let mut calls = tokio::task::JoinSet::new();
     let load = async {
         for id in 0..count {
@@ -333,51 +259,23 @@ async fn run(scenario: Scenario, variant: Variant) -> Outcome {
                 .body(Full::new(Bytes::new()))
                 .unwrap();
             let service = service.clone();
-            let finished = finished.clone();
             calls.spawn(async move {
                 let sent = Instant::now();
                 // Every call is bounded: a scenario never hangs.
                 let result =
                     tokio::time::timeout(Duration::from_secs(30), service.oneshot(request)).await;
-                finished.fetch_add(1, Ordering::Relaxed);
                 (id, result.is_ok_and(|r| r.is_ok()), sent, Instant::now())
             });
         }
     };
     tokio::join!(outage, load);
-    let mut outcome = Outcome {
-        requests: count,
-        ..Outcome::default()
-    };
     let mut ends = Vec::new();
     while let Some(joined) = calls.join_next().await {
         ends.push(joined.expect("a call task"));
     }
-    let attempts = attempts.lock().unwrap();
-    for (id, ok, sent, done) in ends {
-        let made = attempts.get(&id.to_string()).copied().unwrap_or(0);
-        outcome.attempts += u64::from(made);
-        if !ok {
-            outcome.lost += 1;
-        } else if made > 1 {
-            outcome.saved.push(done - sent);
-            if scenario.down_for > Duration::ZERO {
-                let after = done.saturating_duration_since(back_at);
-                outcome.last_saved_after_back = outcome.last_saved_after_back.max(Some(after));
-            }
-        }
-    }
     server.down();
-    outcome.saved.sort();
-    outcome
-}
-
-fn quantile(sorted: &[Duration], q: f64) -> String {
-    if sorted.is_empty() {
-        return "-".into();
-    }
-    let at = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
-    format!("{:.2}", sorted[at].as_secs_f64())
+    let back = (scenario.down_for > Duration::ZERO).then_some(back_at);
+    Tally::of(ends, &attempts, back)
 }
 
 const SCENARIOS: [Scenario; 7] = [
@@ -484,7 +382,7 @@ async fn main() {
                 variant.label(),
                 outcome.lost,
                 outcome.requests,
-                outcome.attempts as f64 / outcome.requests as f64,
+                outcome.attempts_per_request(),
                 outcome.saved.len(),
                 quantile(&outcome.saved, 0.5),
                 quantile(&outcome.saved, 0.99),
