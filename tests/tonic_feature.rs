@@ -35,7 +35,7 @@ use tokio::net::TcpListener;
 use tonic::transport::Endpoint;
 use tower::Service;
 use tower_conn_retry::tonic::RetryChannel;
-use tower_conn_retry::{Backoff, ErrorClass, Jitter, RetryPolicy};
+use tower_conn_retry::{Backoff, ErrorClass, Jitter, RequestHead, RetryPolicy};
 
 use support::grpc::{refusing_echo_server, say, Echo};
 use support::h2_server::Ledger;
@@ -58,8 +58,9 @@ fn exact(max_retries: u32) -> RetryPolicy {
 /// (tonic 0.14.9 `server/grpc.rs`, `Grpc::unary`: decodes the request
 /// message, calls the service, encodes the reply and its status) over
 /// hyper's HTTP/2 server, as tonic's `Server` does below its router.
-/// Records each call's `x-request-id` in `ledger`.
-fn serve_tonic_echo(listener: TcpListener, ledger: Ledger) {
+/// Records each call's `x-request-id` in `ledger`. With `slow_first`, the
+/// first run of each call id answers only after that long.
+fn serve_tonic_echo(listener: TcpListener, ledger: Ledger, slow_first: Option<Duration>) {
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let ledger = ledger.clone();
@@ -76,8 +77,15 @@ fn serve_tonic_echo(listener: TcpListener, ledger: Ledger) {
                         let method = request.method().clone();
                         let say = tower::service_fn(move |call: tonic::Request<Echo>| {
                             ledger.update(&id, &method, |entry| entry.processed += 1);
+                            let first = ledger.get(&id).processed == 1;
+                            let delay = slow_first.filter(|_| first);
                             let text = call.into_inner().text.to_uppercase();
-                            async move { Ok::<_, tonic::Status>(tonic::Response::new(Echo { text })) }
+                            async move {
+                                if let Some(delay) = delay {
+                                    tokio::time::sleep(delay).await;
+                                }
+                                Ok::<_, tonic::Status>(tonic::Response::new(Echo { text }))
+                            }
                         });
                         let mut grpc =
                             tonic::server::Grpc::new(
@@ -144,7 +152,7 @@ impl Service<Uri> for LateServer {
             let listener = std::net::TcpListener::bind(self.addr).expect("bind the late port");
             listener.set_nonblocking(true).unwrap();
             let listener = TcpListener::from_std(listener).unwrap();
-            serve_tonic_echo(listener, self.ledger.clone());
+            serve_tonic_echo(listener, self.ledger.clone(), None);
         }
         self.inner.call(uri)
     }
@@ -317,6 +325,63 @@ async fn a_call_whose_connection_was_reset_after_it_arrived_keeps_tonics_status(
         ErrorClass::ConnectionLost,
         "{transport:?}"
     );
+}
+
+// Real time: tonic's timer and the server's pause race on real sockets.
+#[tokio::test]
+async fn tonics_own_timeout_is_a_lost_connection_as_towers_is() {
+    // `Endpoint::timeout` ends an attempt with tonic's `TimeoutExpired`
+    // (under its `transport::Error`): the call may have been processed, so
+    // it is sent again only if it is idempotent, as after tower's
+    // `Timeout` under the layer or reqwest's timeout. The server answers
+    // each call's first run after 1 s, its second at once.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let ledger = Ledger::default();
+    serve_tonic_echo(listener, ledger.clone(), Some(Duration::from_secs(1)));
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .timeout(Duration::from_millis(200))
+        .connect_lazy();
+    let policy = RetryPolicy::builder()
+        .max_retries(3)
+        .backoff(Backoff::exponential(Duration::from_millis(10)).jitter(Jitter::None))
+        .no_budget()
+        .idempotent_when(|head: &RequestHead<'_>| {
+            head.headers
+                .get("x-request-id")
+                .is_some_and(|id| id.as_bytes().starts_with(b"idempotent-"))
+        })
+        .build()
+        .unwrap();
+    let channel = RetryChannel::new(channel, policy);
+
+    let calls = async {
+        let idempotent = say(channel.clone(), "hello", "idempotent-1").await;
+        let not_idempotent = say(channel.clone(), "hello", "once-1").await;
+        (idempotent, not_idempotent)
+    };
+    let (idempotent, not_idempotent) = tokio::time::timeout(Duration::from_secs(20), calls)
+        .await
+        .expect("two calls with a 200 ms timeout each end within 20 s");
+
+    let reply = idempotent.expect("the idempotent call is sent again, and answered");
+    assert_eq!(reply.into_inner().text, "HELLO");
+    assert_eq!(ledger.get("idempotent-1").processed, 2);
+    let status = not_idempotent.expect_err("the other call is not sent again");
+    assert_eq!(ledger.get("once-1").processed, 1, "{status:?}");
+    let transport = status
+        .source()
+        .and_then(|source| source.downcast_ref::<tonic::transport::Error>())
+        .expect("the transport error is the source");
+    assert_eq!(
+        ErrorClass::of(transport),
+        ErrorClass::ConnectionLost,
+        "{transport:?}"
+    );
+    let stats = channel.stats().total;
+    assert_eq!(stats.retries.connection_lost, 1, "{stats:?}");
+    assert_eq!(stats.give_ups.not_idempotent, 1, "{stats:?}");
 }
 
 // ===== what tonic's clients need =====

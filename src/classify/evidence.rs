@@ -11,6 +11,7 @@
 //! | under hyper-util's `is_connect()` | transient kinds: `Connect`; permanent ones: `Other` |
 //! | under a hyper-util error of another kind, inside a `hyper::Error`, or inside an `h2::Error` | `ConnectionLost` |
 //! | under tonic's `ConnectError`, or hyper-timeout's connect timeout, right under tonic's `transport::Error` | as under hyper-util's `is_connect()` |
+//! | tonic's `TimeoutExpired` right under its `transport::Error`, tower's or tokio's `Elapsed` | `ConnectionLost` |
 //! | nowhere known (a bare error of the inner service) | what the io kind says |
 
 use std::error::Error as StdError;
@@ -35,8 +36,9 @@ enum Place {
     /// Right under tonic's `transport::Error` (kind `Transport`), for one
     /// link: what a `Channel` wraps there says where it failed. Its
     /// `ConnectError`, or hyper-timeout's connect timeout, is the
-    /// connector's; a `hyper::Error` is a connection's; anything else
-    /// (tower's `buffer` errors, tonic's `TimeoutExpired`) is read as if
+    /// connector's; a `hyper::Error` is a connection's; tonic's
+    /// `TimeoutExpired` is a timeout around one attempt (a lost
+    /// connection); anything else (tower's `buffer` errors) is read as if
     /// nothing had been seen.
     UnderTonic,
 }
@@ -149,6 +151,13 @@ fn read_under_tonic(link: &(dyn StdError + 'static)) -> Option<Reading> {
         // `is_connect()` cause (a DNS failure, a refused or timed-out
         // connect, a TLS handshake, a URI it cannot serve).
         return Some(Reading::Enter(Place::Connector));
+    }
+    if shapes::is_tonic_timeout_expired(link) {
+        // The channel's per-call timer (`Endpoint::timeout`, or the call's
+        // own `grpc-timeout`) fired after the call was handed to a
+        // connection: it may have been written and processed, as under
+        // tower's `Elapsed` (below) or reqwest's timeout.
+        return Some(Reading::Decided(ErrorClass::ConnectionLost));
     }
     None
 }
@@ -553,12 +562,23 @@ mod tests {
         assert_eq!(classify_connector_error(&wrapped), ErrorClass::Other);
     }
 
-    use crate::classify::shapes::lookalikes::{ConnectError, TonicTransport};
+    // The walk under tonic's `transport::Error`, with a look-alike of it
+    // that takes any cause (tonic builds its own only inside a `Channel`):
+    // without the `tonic` feature, where its shape is what is read. With
+    // the feature only the real type counts; `tests/tonic.rs` and
+    // `tests/tonic_feature.rs` run real channels, and `shapes.rs` pins the
+    // shapes to the real types.
+    #[cfg(not(feature = "tonic"))]
+    use crate::classify::shapes::lookalikes::TonicTransport;
+    #[cfg(not(feature = "tonic"))]
+    use ::tonic::ConnectError;
 
+    #[cfg(not(feature = "tonic"))]
     fn tonic_connect(cause: Message) -> TonicTransport {
         TonicTransport(Box::new(ConnectError(Box::new(cause))))
     }
 
+    #[cfg(not(feature = "tonic"))]
     #[test]
     fn under_tonics_connect_error_the_connector_failed() {
         let dns = Message("dns error", Some(io::Error::other("no such host")));
@@ -592,6 +612,18 @@ mod tests {
         assert_eq!(classify(&timed_out), ErrorClass::Connect);
     }
 
+    #[cfg(not(feature = "tonic"))]
+    #[test]
+    fn under_tonics_error_its_own_timeout_is_a_lost_connection() {
+        // `Endpoint::timeout` (or the call's `grpc-timeout`) fired: the
+        // call may have been written, as under tower's `Elapsed`.
+        let expired = TonicTransport(Box::new(::tonic::TimeoutExpired(())));
+        assert_eq!(classify(&expired), ErrorClass::ConnectionLost);
+        // Alone, it proves nothing.
+        assert_eq!(classify(&::tonic::TimeoutExpired(())), ErrorClass::Other);
+    }
+
+    #[cfg(not(feature = "tonic"))]
     #[test]
     fn tonics_shapes_count_only_where_a_channel_puts_them() {
         // A `ConnectError` with no tonic error above it: the io kind alone.

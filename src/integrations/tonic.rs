@@ -119,7 +119,13 @@ pub const DEFAULT_REPLAY_LIMIT: usize = 64 * 1024;
 ///   call, a lost connection only for an idempotent one (tonic sends every
 ///   call as a POST, so only one with an `Idempotency-Key`, or one the
 ///   policy's [`idempotent_when`](crate::RetryPolicyBuilder::idempotent_when)
-///   says is);
+///   says is); so is a timeout that ended an attempt, tonic's own
+///   (`Endpoint::timeout`, tonic's `TimeoutExpired`) as well as a tower
+///   `Timeout` below the layer. tonic's timer also fires at the call's own
+///   `grpc-timeout` (`Request::set_timeout`), and cannot tell which: an
+///   idempotent call sent again carries its `grpc-timeout` as it was, so
+///   each attempt gets the whole of it, and the call up to
+///   `max_retries + 1` times it, plus the pauses;
 /// - the error left when retrying is over becomes a [`Status`]: for a call
 ///   never sent or processed ([`ErrorClass::Connect`],
 ///   [`ErrorClass::NotProcessed`]), `Status::unavailable` naming the cause,
