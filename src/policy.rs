@@ -388,8 +388,11 @@ impl<C> RetryPolicyBuilder<C> {
     ///
     /// The default needs a tokio runtime with its time driver enabled
     /// (`Builder::enable_time()` or `enable_all()`; `#[tokio::main]` has
-    /// it). Where none can be had, the layer does not panic: the retry is
-    /// not made, the error is returned, and a `warn` event says why. In a
+    /// it). Where none can be had, the layer does not unwind: tokio
+    /// panics when asked for a pause ("timers are disabled"), the layer
+    /// contains it, the retry is not made, the error is returned, and a
+    /// `warn` event says why; the application's panic hook still runs
+    /// (and prints tokio's message), once per pause asked for. In a
     /// `panic = "abort"` build the default cannot tell (see
     /// [`tokio_timer`](Self::tokio_timer)) and makes no pause: set a timer.
     ///

@@ -380,7 +380,9 @@ impl<S, Req, C> Resend<S, Req, C> {
             Kept::Retrying(progress) => progress.turn.take(),
             Kept::Fresh(_) => None,
         };
-        let found_down = class == ErrorClass::Connect && !hop;
+        // A failed connect of an attempt that held no turn: one that held a
+        // turn told the gate through it, and is not counted twice.
+        let found_down = class == ErrorClass::Connect && !hop && turn.is_none();
         if let Some(turn) = turn {
             turn.end(match class {
                 _ if hop => Outcome::Unknown,
