@@ -1,8 +1,9 @@
-//! A recovering gate's window halves after `CONGESTED_AFTER` (2) failures
-//! with no answer between them, each failure counted once: a released
-//! retry's failed connect is told to the gate through its turn only (it
-//! was also told through `connect_failed`, and counted twice: an adversarial
-//! review found it, with this test).
+//! A recovering gate's window halves after failures with no answer between
+//! them, where a released retry's failed connect counts twice (through its
+//! turn, and as a failed connect): one failed released retry is chance,
+//! two halve it. An adversarial review found the docs saying "3 failures"
+//! of any kind; the behaviour is kept (see `gate::CONGESTED_AFTER` for what
+//! the alternatives measured), and pinned here.
 
 use std::future::Future;
 use std::io::{self, ErrorKind};
@@ -42,7 +43,7 @@ fn gate_field<C: std::fmt::Debug>(
         panic!("no phase in {debug}")
     };
     let size = debug.split(&format!(" {field}: ")).nth(1).map(|rest| {
-        rest.split(|c: char| c == ',' || c == ' ')
+        rest.split([',', ' '])
             .next()
             .unwrap()
             .parse::<f64>()
@@ -106,10 +107,7 @@ impl Service<Request<String>> for Switch {
 }
 
 /// One failed released retry is chance: the window keeps its size. A
-/// second with no answer between them is congestion: it halves. Before,
-/// a released retry's failed connect was counted through its turn
-/// (`Turn::end` -> `turn_ended`) and again by `Resend::next`'s
-/// `connect_failed`, so one failure halved the window.
+/// second with no answer between them is congestion: it halves.
 #[tokio::test(start_paused = true)]
 async fn one_failed_released_retry_is_chance_and_two_halve_the_window() {
     let policy = RetryPolicy::builder()

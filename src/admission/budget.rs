@@ -82,10 +82,10 @@ const SLOTS: usize = 10;
 ///   ratio of the client's own traffic, its first release at a random point
 ///   within one spacing (clients that learn of a recovery together release
 ///   apart); every answered retry grows it (doubling each round trip,
-///   as TCP's slow start, until a failure), and two failures with no
-///   answer between them (a failed connect, lost connection or refused
-///   stream, the released retries' or first attempts'; one is chance)
-///   halve it, once per round trip, as TCP's congestion
+///   as TCP's slow start, until a failure), and failures with no answer
+///   between them (two released retries' failed connects, or three
+///   failed connects, lost connections or refused streams of any attempt;
+///   fewer are chance) halve it, once per round trip, as TCP's congestion
 ///   window; past a failure it grows additively. A release at its least
 ///   that fails again sends the gate back to probing. Once no retry is
 ///   pending, the gate is open again.

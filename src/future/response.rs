@@ -380,9 +380,10 @@ impl<S, Req, C> Resend<S, Req, C> {
             Kept::Retrying(progress) => progress.turn.take(),
             Kept::Fresh(_) => None,
         };
-        // A failed connect of an attempt that held no turn: one that held a
-        // turn told the gate through it, and is not counted twice.
-        let found_down = class == ErrorClass::Connect && !hop && turn.is_none();
+        // Every failed connect is told to the gate as one, a turn's too:
+        // while it recovers, a released retry's failed connect weighs two
+        // (see `gate::CONGESTED_AFTER`).
+        let found_down = class == ErrorClass::Connect && !hop;
         if let Some(turn) = turn {
             turn.end(match class {
                 _ if hop => Outcome::Unknown,
