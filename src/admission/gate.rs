@@ -473,8 +473,11 @@ impl Gate {
         }) = *phase
         {
             let backlog = if released > 0 {
-                // Once a released retry was answered, the retries still
-                // pausing meet an open gate; none may be waiting.
+                // Once retries were released and none is out (answered,
+                // or failed too few to shrink the window), the retries
+                // still pausing meet an open gate, whose own rule
+                // (`connect_failed`) marks it down again if their connects
+                // fail; none may be waiting.
                 self.waiting()
             } else {
                 self.pending.load(Ordering::Acquire)
