@@ -18,7 +18,6 @@
 mod support;
 
 use std::convert::Infallible;
-use std::error::Error as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -37,7 +36,7 @@ use tower::Service;
 use tower_conn_retry::tonic::RetryChannel;
 use tower_conn_retry::{Backoff, ErrorClass, Jitter, RequestHead, RetryPolicy};
 
-use support::grpc::{refusing_echo_server, say, Echo};
+use support::grpc::{class_of_source, refusing_echo_server, say, Echo};
 use support::h2_server::Ledger;
 use support::server::unused_addr;
 
@@ -268,14 +267,10 @@ async fn a_call_refused_on_every_attempt_ends_unavailable() {
             .starts_with("the server refused the call unprocessed: "),
         "{status:?}"
     );
-    let transport = status
-        .source()
-        .and_then(|source| source.downcast_ref::<tonic::transport::Error>())
-        .expect("the transport error is the source");
     assert_eq!(
-        ErrorClass::of(transport),
+        class_of_source(&status),
         ErrorClass::NotProcessed,
-        "{transport:?}"
+        "{status:?}"
     );
     assert_eq!(channel.stats().total.give_ups.retries_spent, 1);
 }
@@ -316,14 +311,10 @@ async fn a_call_whose_connection_was_reset_after_it_arrived_keeps_tonics_status(
     // Not `Unavailable` (which would tell the caller it is safe to send
     // again): the status tonic itself gives it, the error as its source.
     assert_ne!(status.code(), tonic::Code::Unavailable, "{status:?}");
-    let transport = status
-        .source()
-        .and_then(|source| source.downcast_ref::<tonic::transport::Error>())
-        .expect("the transport error is the source");
     assert_eq!(
-        ErrorClass::of(transport),
+        class_of_source(&status),
         ErrorClass::ConnectionLost,
-        "{transport:?}"
+        "{status:?}"
     );
 }
 
@@ -370,14 +361,10 @@ async fn tonics_own_timeout_is_a_lost_connection_as_towers_is() {
     assert_eq!(ledger.get("idempotent-1").processed, 2);
     let status = not_idempotent.expect_err("the other call is not sent again");
     assert_eq!(ledger.get("once-1").processed, 1, "{status:?}");
-    let transport = status
-        .source()
-        .and_then(|source| source.downcast_ref::<tonic::transport::Error>())
-        .expect("the transport error is the source");
     assert_eq!(
-        ErrorClass::of(transport),
+        class_of_source(&status),
         ErrorClass::ConnectionLost,
-        "{transport:?}"
+        "{status:?}"
     );
     let stats = channel.stats().total;
     assert_eq!(stats.retries.connection_lost, 1, "{stats:?}");
@@ -445,15 +432,7 @@ async fn calls_to_a_dead_port(
                 .starts_with("the call was not sent, connecting failed: "),
             "{status:?}"
         );
-        let transport = status
-            .source()
-            .and_then(|source| source.downcast_ref::<tonic::transport::Error>())
-            .expect("the transport error is the source");
-        assert_eq!(
-            ErrorClass::of(transport),
-            ErrorClass::Connect,
-            "{transport:?}"
-        );
+        assert_eq!(class_of_source(&status), ErrorClass::Connect, "{status:?}");
     }
     (
         connects.load(Ordering::SeqCst),

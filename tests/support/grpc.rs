@@ -49,6 +49,17 @@ where
         .await
 }
 
+/// The class of the transport error a failed call's `Status` carries as its
+/// source: the error the layer classified (panics if there is none).
+pub fn class_of_source(status: &tonic::Status) -> tower_conn_retry::ErrorClass {
+    use std::error::Error as _;
+    let transport = status
+        .source()
+        .and_then(|source| source.downcast_ref::<tonic::transport::Error>())
+        .unwrap_or_else(|| panic!("the transport error is the source: {status:?}"));
+    tower_conn_retry::ErrorClass::of(transport)
+}
+
 /// One gRPC message frame: not compressed, a 4-byte length, the message.
 fn frame(message: &Echo) -> Bytes {
     let mut out = BytesMut::new();
