@@ -285,10 +285,7 @@ async fn run(variant: Variant) -> Outcome {
     let load = async {
         for id in 0..count {
             tokio::time::sleep_until(start + Duration::from_secs(id as u64) / RATE as u32).await;
-            let request = http::Request::get(&uri)
-                .header("x-id", id.to_string())
-                .body(Full::new(Bytes::new()))
-                .unwrap();
+            let request = open_loop::get(&uri, id);
             let service = service.clone();
             calls.spawn(async move {
                 let sent = Instant::now();
@@ -379,18 +376,9 @@ async fn main() {
                 }
                 let Outcome { tally, stats } = run(variant).await;
                 println!(
-                    "| {} | {} of {} | {:.3} | {} | {} / {} / {} | {} | {} / {} | {} |",
+                    "| {} | {} | {} / {} | {} |",
                     label,
-                    tally.lost,
-                    tally.requests,
-                    tally.attempts_per_request(),
-                    tally.saved.len(),
-                    quantile(&tally.saved, 0.5),
-                    quantile(&tally.saved, 0.99),
-                    quantile(&tally.saved, 1.0),
-                    tally
-                        .last_saved_after_back
-                        .map_or("-".into(), |d| format!("{:.2}", d.as_secs_f64())),
+                    tally.columns(),
                     quantile(&tally.lost_latency, 0.5),
                     quantile(&tally.lost_latency, 1.0),
                     give_ups(&stats),

@@ -19,6 +19,24 @@ use tower::Service;
 pub type Request = http::Request<Full<Bytes>>;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Request `id` of a run: a GET of `uri`, named by its `x-id` header.
+pub fn get(uri: &str, id: usize) -> Request {
+    http::Request::get(uri)
+        .header("x-id", id.to_string())
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+}
+
+/// A request's `x-id` header ("" if it has none).
+pub fn id_of<B>(request: &http::Request<B>) -> String {
+    request
+        .headers()
+        .get("x-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
 /// Each request's attempts, by its `x-id` header.
 pub type Attempts = Arc<Mutex<HashMap<String, u32>>>;
 
@@ -81,12 +99,7 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let id = request
-            .headers()
-            .get("x-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        let id = id_of(&request);
         *self.attempts.lock().unwrap().entry(id).or_default() += 1;
         if self.refuses() {
             return Box::pin(async {
@@ -149,6 +162,23 @@ impl Tally {
 
     pub fn attempts_per_request(&self) -> f64 {
         self.attempts as f64 / self.requests as f64
+    }
+
+    /// The table columns both experiments print: lost, attempts per
+    /// request, saved, p50 / p99 / max of saved, last saved after back.
+    pub fn columns(&self) -> String {
+        format!(
+            "{} of {} | {:.3} | {} | {} / {} / {} | {}",
+            self.lost,
+            self.requests,
+            self.attempts_per_request(),
+            self.saved.len(),
+            quantile(&self.saved, 0.5),
+            quantile(&self.saved, 0.99),
+            quantile(&self.saved, 1.0),
+            self.last_saved_after_back
+                .map_or("-".into(), |d| format!("{:.2}", d.as_secs_f64())),
+        )
     }
 }
 
